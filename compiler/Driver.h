@@ -1,0 +1,43 @@
+//===- Driver.h - The densenetc pipeline ------------------------*- C++ -*-===//
+
+#ifndef DENSENET_COMPILER_DRIVER_H
+#define DENSENET_COMPILER_DRIVER_H
+
+#include "compiler/ModelSpec.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+#include <string>
+
+namespace densenet {
+
+enum class EmitKind { Stats, Mlir, ForwardMlir };
+
+/// Everything densenetc's command line says, unparsed where the driver owns
+/// the error message (shapes, dtypes).
+struct DriverOptions {
+  std::string modelFile;             // positional model.json, "" if none
+  std::string preset;                // --model NAME, "" if none
+  bool listModels = false;
+  EmitKind emit = EmitKind::Stats;
+  std::string outputFile = "-";
+  bool perOp = false;                // --per-op: stats for every op
+  std::optional<std::string> dataset;
+  std::optional<std::string> input;  // "CxHxW"
+  std::optional<int64_t> numClasses;
+  std::optional<int64_t> batchSize;
+  std::optional<std::string> dtype;
+};
+
+/// Runs densenetc: resolves the model, builds and lowers the IR, writes what
+/// `--emit` asks for. Returns the process exit code; errors go to `errs`
+/// as "densenetc: error: ...". No output file is left behind on failure.
+int runDensenetc(const DriverOptions &options, llvm::raw_ostream &errs);
+
+/// The model the options describe (file or preset, then overrides).
+llvm::Expected<ModelSpec> resolveModelSpec(const DriverOptions &options);
+
+} // namespace densenet
+
+#endif // DENSENET_COMPILER_DRIVER_H

@@ -1,0 +1,91 @@
+//===- densenetc.cpp - The densenet compiler ------------------------------===//
+//
+// Turns a DenseNet description (model.json or a preset) into MLIR, a
+// forward graph or statistics. Parses the command line and hands it to the
+// compiler library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/Driver.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+
+using namespace llvm;
+
+static cl::OptionCategory category("densenetc options");
+
+static cl::opt<std::string> modelFile(cl::Positional, cl::init(""),
+                                      cl::desc("[model.json]"),
+                                      cl::cat(category));
+static cl::opt<std::string>
+    preset("model", cl::desc("Use a built-in model (see --list-models)"),
+           cl::value_desc("name"), cl::cat(category));
+static cl::opt<bool> listModels("list-models",
+                                cl::desc("List the built-in models and exit"),
+                                cl::cat(category));
+static cl::opt<densenet::EmitKind> emit(
+    "emit", cl::desc("What to write (default: stats)"),
+    cl::init(densenet::EmitKind::Stats),
+    cl::values(clEnumValN(densenet::EmitKind::Stats, "stats",
+                          "JSON: parameters, FLOPs, naive activation bytes"),
+               clEnumValN(densenet::EmitKind::Mlir, "mlir",
+                          "the model in the dn dialect"),
+               clEnumValN(densenet::EmitKind::ForwardMlir, "forward-mlir",
+                          "the forward graph in the tg dialect")),
+    cl::cat(category));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::value_desc("file"), cl::init("-"),
+                                       cl::cat(category));
+static cl::opt<bool> perOp("per-op",
+                           cl::desc("With --emit stats: list every op's cost"),
+                           cl::cat(category));
+static cl::opt<std::string> dataset(
+    "dataset",
+    cl::desc("Set input shape and classes for a dataset: cifar10 (3x32x32, "
+             "10), fashion-mnist (1x28x28, 10)"),
+    cl::value_desc("name"), cl::cat(category));
+static cl::opt<std::string> input("input",
+                                  cl::desc("Input shape, e.g. 3x32x32"),
+                                  cl::value_desc("CxHxW"), cl::cat(category));
+static cl::opt<int64_t> classes("classes", cl::desc("Number of classes"),
+                                cl::value_desc("N"), cl::cat(category));
+static cl::opt<int64_t> batchSize("batch-size", cl::desc("Batch size"),
+                                  cl::value_desc("N"), cl::cat(category));
+static cl::opt<std::string> dtype("dtype",
+                                  cl::desc("Activation dtype: f32, bf16, f16"),
+                                  cl::value_desc("type"), cl::cat(category));
+
+template <typename T, typename Option>
+static std::optional<T> given(const Option &option) {
+  if (option.getNumOccurrences() == 0)
+    return std::nullopt;
+  return T(option.getValue());
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "densenetc: compile a DenseNet description\n\n"
+      "  densenetc --list-models\n"
+      "  densenetc --model densenet121 --emit stats\n"
+      "  densenetc model.json --dataset cifar10 --emit forward-mlir\n\n"
+      "Flags override the model file or preset: --dataset first, then\n"
+      "--input/--classes, then --batch-size/--dtype.\n");
+
+  densenet::DriverOptions options;
+  options.modelFile = modelFile;
+  options.preset = preset;
+  options.listModels = listModels;
+  options.emit = emit;
+  options.outputFile = outputFile;
+  options.perOp = perOp;
+  options.dataset = given<std::string>(dataset);
+  options.input = given<std::string>(input);
+  options.numClasses = given<int64_t>(classes);
+  options.batchSize = given<int64_t>(batchSize);
+  options.dtype = given<std::string>(dtype);
+  return densenet::runDensenetc(options, errs());
+}
