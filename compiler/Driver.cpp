@@ -128,8 +128,7 @@ int densenet::runDensenetc(const DriverOptions &options,
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(options.outputFile, &message);
   if (!output)
-    return fail(makeError("cannot write '" + options.outputFile +
-                          "': " + message));
+    return fail(makeError(message));
   if (options.listModels) {
     listModels(output->os());
   } else if (failed(emit(options, *spec, output->os(), errs))) {

@@ -7,12 +7,12 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 
 using namespace densenet;
 using llvm::StringRef;
@@ -21,6 +21,13 @@ using Json = nlohmann::json;
 static llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                  message.str());
+}
+
+/// Shortest form of a number as a user wrote it: 0.5, 1, 1e-05.
+static std::string formatNumber(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%g", value);
+  return buffer;
 }
 
 //===----------------------------------------------------------------------===//
@@ -52,8 +59,13 @@ std::string densenet::closestMatch(StringRef word,
   std::string best;
   unsigned bestDistance = std::max<unsigned>(2, word.size() / 3) + 1;
   for (StringRef candidate : candidates) {
-    unsigned distance = word.edit_distance(candidate, /*AllowReplacements=*/true,
-                                           bestDistance);
+    // A truncated name ("growth" for "growth_rate") is a near miss however
+    // many characters are missing.
+    unsigned distance =
+        word.size() >= 3 && candidate.starts_with(word)
+            ? 1
+            : word.edit_distance(candidate, /*AllowReplacements=*/true,
+                                 bestDistance);
     if (distance < bestDistance) {
       bestDistance = distance;
       best = candidate.str();
@@ -403,11 +415,11 @@ struct RangeChecker {
     bool above = highOpen ? !(value < high) : !(value <= high);
     if (firstError.empty() && (below || above || std::isnan(value))) {
       std::string range = std::string(lowOpen ? "(" : "[") +
-                          llvm::formatv("{0}, {1}", low, high).str() +
+                          formatNumber(low) + ", " + formatNumber(high) +
                           (highOpen ? ")" : "]");
-      firstError = (field + " must be in " + range + ", got " +
-                    llvm::formatv("{0}", value).str())
-                       .str();
+      firstError =
+          (field + " must be in " + range + ", got " + formatNumber(value))
+              .str();
     }
   }
 };
@@ -478,6 +490,10 @@ densenet::computeStageShapes(const ModelSpec &spec) {
   };
 
   using namespace geometry;
+  if (double(spec.batchSize) * spec.input.channels * height * width >
+      kMaxTensorElements)
+    return makeError("the model is too large: the input batch would hold "
+                     "more than 2^42 elements");
   int64_t channels = spec.numInitFeatures;
   if (spec.stem == StemKind::ImageNet) {
     window(kImageNetConvKernel, kImageNetConvStride, kImageNetConvPadding);
@@ -515,7 +531,7 @@ densenet::computeStageShapes(const ModelSpec &spec) {
     int64_t reduced = transitionChannels(channels, spec.compression);
     if (reduced <= 0)
       return makeError(transition + ": compression " +
-                       llvm::formatv("{0}", spec.compression).str() +
+                       formatNumber(spec.compression) +
                        " leaves no channels of " + llvm::Twine(channels));
     if (llvm::Error error = account(transition, channels, reduced, 1))
       return std::move(error);
@@ -537,8 +553,8 @@ densenet::computeStageShapes(const ModelSpec &spec) {
   return stages;
 }
 
-Json densenet::modelSpecToJson(const ModelSpec &spec) {
-  return Json{
+nlohmann::ordered_json densenet::modelSpecToJson(const ModelSpec &spec) {
+  return nlohmann::ordered_json{
       {"name", spec.name},
       {"input",
        {{"channels", spec.input.channels},

@@ -110,7 +110,7 @@ llvm::Expected<std::vector<StageShape>>
 computeStageShapes(const ModelSpec &spec);
 
 /// The resolved spec in model.json form (every field present).
-nlohmann::json modelSpecToJson(const ModelSpec &spec);
+nlohmann::ordered_json modelSpecToJson(const ModelSpec &spec);
 
 /// Flag parsers shared by the tools: "3x32x32", "bf16".
 llvm::Expected<InputShape> parseInputShape(llvm::StringRef text);

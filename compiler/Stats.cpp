@@ -55,9 +55,9 @@ ForwardStats densenet::computeForwardStats(ModuleOp forward) {
   return stats;
 }
 
-nlohmann::json densenet::statsToJson(const ModelSpec &spec,
+nlohmann::ordered_json densenet::statsToJson(const ModelSpec &spec,
                                      const ForwardStats &stats, bool perOp) {
-  nlohmann::json byKind = nlohmann::json::object();
+  nlohmann::ordered_json byKind = nlohmann::ordered_json::object();
   for (const auto &[kind, totals] : stats.byKind)
     byKind[kind] = {{"count", totals.count},
                     {"flops", totals.flops},
@@ -66,7 +66,7 @@ nlohmann::json densenet::statsToJson(const ModelSpec &spec,
   for (int64_t layers : spec.blockConfig)
     denseLayers += layers;
 
-  nlohmann::json result = {
+  nlohmann::ordered_json result = {
       {"model", modelSpecToJson(spec)},
       {"depth", stats.convLayers + stats.linearLayers},
       {"dense_layers", denseLayers},
@@ -82,7 +82,7 @@ nlohmann::json densenet::statsToJson(const ModelSpec &spec,
       {"by_op", byKind},
   };
   if (perOp) {
-    nlohmann::json ops = nlohmann::json::array();
+    nlohmann::ordered_json ops = nlohmann::ordered_json::array();
     for (const OpCost &op : stats.ops)
       ops.push_back({{"name", op.name},
                      {"op", op.kind},

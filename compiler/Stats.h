@@ -58,7 +58,7 @@ ForwardStats computeForwardStats(mlir::ModuleOp forward);
 
 /// The `--emit stats` document: the resolved spec, the totals, the per-kind
 /// breakdown and, with `perOp`, the cost of every op.
-nlohmann::json statsToJson(const ModelSpec &spec, const ForwardStats &stats,
+nlohmann::ordered_json statsToJson(const ModelSpec &spec, const ForwardStats &stats,
                            bool perOp);
 
 } // namespace densenet

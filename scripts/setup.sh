@@ -13,6 +13,8 @@ packages=(
   googletest libgtest-dev python3
   # runtime: CPU kernels, multi-process, real data
   libdnnl-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist
+  # cross-checks against torchvision (lit: test/lit/presets/torchvision.test)
+  python3-torchvision
 )
 
 missing=()
