@@ -460,9 +460,18 @@ llvm::Error densenet::validateModelSpec(const ModelSpec &spec) {
                   spec.blockConfig[i], 1, kMaxLayersPerBlock);
   if (!check.firstError.empty())
     return makeError(check.firstError);
-  if (llvm::Expected<std::vector<StageShape>> shapes = computeStageShapes(spec);
-      !shapes)
+  llvm::Expected<std::vector<StageShape>> shapes = computeStageShapes(spec);
+  if (!shapes)
     return shapes.takeError();
+  // Training-mode batch norm needs two values per channel for a variance;
+  // the last block has the smallest spatial size.
+  const StageShape &last = shapes->back();
+  if (spec.batchSize * last.height * last.width < 2)
+    return makeError("batch norm in " + last.name +
+                     " would see 1 value per channel (batch 1 at " +
+                     llvm::Twine(last.height) + "x" + llvm::Twine(last.width) +
+                     "), which has no batch variance; use a batch size of at "
+                     "least 2");
   return llvm::Error::success();
 }
 

@@ -37,7 +37,10 @@ ForwardStats densenet::computeForwardStats(ModuleOp forward) {
     OpCost entry{op->getAttrOfType<StringAttr>("name").str(),
                  op->getName().getStringRef().str(), cost.getFlops(),
                  cost.getBytesRead(), cost.getBytesWritten()};
-    int64_t outputs = tg::sumStorageBytes(op->getResultTypes());
+    // Updates rewrite persistent state in place: no new bytes.
+    int64_t outputs = op->hasTrait<tg::UpdateOp>()
+                          ? 0
+                          : tg::sumStorageBytes(op->getResultTypes());
     stats.forwardFlops += entry.flops;
     stats.forwardBytesRead += entry.bytesRead;
     stats.forwardBytesWritten += entry.bytesWritten;

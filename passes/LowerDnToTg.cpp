@@ -25,6 +25,10 @@ using namespace densenet;
 
 namespace {
 
+// torch.nn.BatchNorm2d's defaults, which torchvision's DenseNets use.
+constexpr double kBatchNormEpsilon = 1e-5;
+constexpr double kBatchNormMomentum = 0.1;
+
 /// Creates named tg ops and their parameters at the rewriter's insertion
 /// point. Result shapes come from dialects/Common/Shapes.h, the same
 /// arithmetic the verifiers use.
@@ -55,20 +59,28 @@ public:
         rewriter.getDenseI64ArrayAttr({padding, padding}));
   }
 
+  /// Training-mode batch norm and the update of its running statistics,
+  /// which a training-mode forward pass performs (PyTorch's `train()`).
   Value batchNorm(const Twine &name, Value input) {
     auto inputType = cast<RankedTensorType>(input.getType());
     int64_t channels = inputType.getDimSize(1);
     Value weight = parameter(name + ".weight", {channels});
     Value bias = parameter(name + ".bias", {channels});
+    auto statType = RankedTensorType::get({channels}, rewriter.getF32Type());
+    auto norm = rewriter.create<tg::BatchNormOp>(
+        loc, TypeRange{inputType, statType, statType},
+        rewriter.getStringAttr(name), input, weight, bias,
+        rewriter.getF64FloatAttr(kBatchNormEpsilon));
     Value runningMean = state(name + ".running_mean", channels);
     Value runningVar = state(name + ".running_var", channels);
-    auto statType = RankedTensorType::get({channels}, rewriter.getF32Type());
-    auto op = rewriter.create<tg::BatchNormOp>(
-        loc, TypeRange{inputType, statType, statType},
-        rewriter.getStringAttr(name), input, weight, bias, runningMean,
-        runningVar, rewriter.getF64FloatAttr(1e-5),
-        rewriter.getF64FloatAttr(0.1));
-    return op.getOutput();
+    int64_t samples = inputType.getDimSize(0) * inputType.getDimSize(2) *
+                      inputType.getDimSize(3);
+    rewriter.create<tg::RunningStatsUpdateOp>(
+        loc, TypeRange{statType, statType}, rewriter.getStringAttr(name),
+        runningMean, runningVar, norm.getMean(), norm.getVariance(),
+        rewriter.getF64FloatAttr(kBatchNormMomentum),
+        rewriter.getI64IntegerAttr(samples));
+    return norm.getOutput();
   }
 
   Value relu(const Twine &name, Value input) {

@@ -32,17 +32,23 @@ DECLARATION = re.compile(
     r'tg\.(?:parameter|state) "([^"]+)" : tensor<([0-9x]+)xf32>')
 
 
+def run(command):
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stderr}")
+    return result.stdout
+
+
 def densenetc_tensors(densenetc, preset):
-    mlir = subprocess.run(
-        [densenetc, "--model", preset, "--batch-size", "1", "--emit", "forward-mlir"],
-        check=True, capture_output=True, text=True).stdout
+    # Batch 2: tf-densenet121-cifar's last block is 1x1, and batch norm needs
+    # two values per channel.
+    mlir = run([densenetc, "--model", preset, "--batch-size", "2", "--emit", "forward-mlir"])
     return {name: tuple(int(d) for d in shape.split("x"))
             for name, shape in DECLARATION.findall(mlir)}
 
 
 def densenetc_parameters(densenetc, preset):
-    stats = subprocess.run([densenetc, "--model", preset, "--emit", "stats"],
-                           check=True, capture_output=True, text=True).stdout
+    stats = run([densenetc, "--model", preset, "--emit", "stats"])
     return json.loads(stats)["parameters"]
 
 

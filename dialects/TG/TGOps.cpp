@@ -2,90 +2,17 @@
 
 #include "dialects/TG/TGOps.h"
 
-#include "dialects/Common/Shapes.h"
+#include "dialects/TG/TGVerify.h"
+
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace densenet;
 using namespace densenet::tg;
+using namespace densenet::tg::detail;
 
 #define GET_OP_CLASSES
 #include "dialects/TG/TGOps.cpp.inc"
-
-//===----------------------------------------------------------------------===//
-// Helpers
-//===----------------------------------------------------------------------===//
-
-static int64_t numElements(Value value) {
-  return cast<ShapedType>(value.getType()).getNumElements();
-}
-
-static LogicalResult verifyCommon(Operation *op, StringRef name) {
-  if (name.empty())
-    return op->emitOpError("needs a non-empty name");
-  auto isStatic = [](Type type) {
-    return cast<ShapedType>(type).hasStaticShape();
-  };
-  for (Value value : op->getOperands())
-    if (!isStatic(value.getType()))
-      return op->emitOpError("needs statically shaped tensors, got ")
-             << value.getType();
-  for (Type type : op->getResultTypes())
-    if (!isStatic(type))
-      return op->emitOpError("needs statically shaped tensors, got ") << type;
-  return success();
-}
-
-/// Activations keep one dtype through an op; weights may be f32 masters.
-static LogicalResult verifyWeightElementType(Operation *op, Type activation,
-                                             Type weight, StringRef what) {
-  Type activationElement = getElementTypeOrSelf(activation);
-  Type weightElement = getElementTypeOrSelf(weight);
-  if (weightElement != activationElement && !weightElement.isF32())
-    return op->emitOpError() << what << " element type " << weightElement
-                             << " must be f32 or the activation type "
-                             << activationElement;
-  return success();
-}
-
-static LogicalResult verifyWindow(Operation *op, StringRef what,
-                                  ArrayRef<int64_t> values, int64_t minimum) {
-  if (values.size() != 2)
-    return op->emitOpError() << what << " needs 2 values (height, width), got "
-                             << values.size();
-  for (int64_t value : values)
-    if (value < minimum)
-      return op->emitOpError() << what << " values must be >= " << minimum
-                               << ", got " << value;
-  return success();
-}
-
-/// Checks `output` against the window arithmetic applied to `input`, keeping
-/// `channels` channels (the filter count for a convolution).
-static LogicalResult verifyWindowedShape(Operation *op, RankedTensorType input,
-                                         RankedTensorType output,
-                                         int64_t channels,
-                                         ArrayRef<int64_t> kernel,
-                                         ArrayRef<int64_t> stride,
-                                         ArrayRef<int64_t> padding) {
-  int64_t height =
-      windowOutputSize(input.getDimSize(2), kernel[0], stride[0], padding[0]);
-  int64_t width =
-      windowOutputSize(input.getDimSize(3), kernel[1], stride[1], padding[1]);
-  if (height <= 0 || width <= 0)
-    return op->emitOpError("window ")
-           << kernel[0] << "x" << kernel[1] << " does not fit the input "
-           << input;
-  SmallVector<int64_t> expected{input.getDimSize(0), channels, height, width};
-  if (output.getShape() != ArrayRef<int64_t>(expected))
-    return op->emitOpError("expected output shape ")
-           << expected[0] << "x" << expected[1] << "x" << expected[2] << "x"
-           << expected[3] << ", got " << output;
-  if (output.getElementType() != input.getElementType())
-    return op->emitOpError("input and output element types differ");
-  return success();
-}
 
 //===----------------------------------------------------------------------===//
 // ParameterOp / StateOp
@@ -129,25 +56,16 @@ int64_t Conv2DOp::getFlops() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult BatchNormOp::verify() {
-  if (failed(verifyCommon(*this, getName())))
+  if (failed(verifyCommon(*this, getName())) ||
+      failed(verifyPerChannel(*this, getInput().getType(),
+                              {getWeight(), getBias(), getMean(),
+                               getVariance()})) ||
+      failed(verifyEpsilon(*this, getEpsilon())))
     return failure();
-  int64_t channels = getInput().getType().getDimSize(1);
-  for (Value vector : {getWeight(), getBias(), getRunningMean(),
-                       getRunningVar(), getMean(), getInvStd()}) {
-    int64_t size = cast<RankedTensorType>(vector.getType()).getDimSize(0);
-    if (size != channels)
-      return emitOpError("per-channel tensors must have ")
-             << channels << " elements, got " << vector.getType();
-  }
   if (getOutput().getType() != getInput().getType())
     return emitOpError("output type ")
            << getOutput().getType() << " differs from input type "
            << getInput().getType();
-  if (getEpsilon().convertToDouble() <= 0.0)
-    return emitOpError("epsilon must be > 0");
-  double momentum = getMomentum().convertToDouble();
-  if (!(momentum >= 0.0 && momentum <= 1.0))
-    return emitOpError("momentum must be in [0, 1], got ") << momentum;
   return success();
 }
 
@@ -205,21 +123,11 @@ int64_t ConcatOp::getFlops() { return 0; }
 
 template <typename PoolOp>
 static LogicalResult verifyPool(PoolOp op) {
-  if (failed(verifyCommon(op, op.getName())) ||
-      failed(verifyWindow(op, "kernel", op.getKernel(), 1)) ||
-      failed(verifyWindow(op, "stride", op.getStride(), 1)) ||
-      failed(verifyWindow(op, "pad", op.getPadding(), 0)))
+  if (failed(verifyCommon(op, op.getName())))
     return failure();
-  // PyTorch's rule: padding beyond half the window would make windows that
-  // see only padding.
-  for (auto [kernel, padding] : llvm::zip(op.getKernel(), op.getPadding()))
-    if (2 * padding > kernel)
-      return op.emitOpError("pad ")
-             << padding << " must be at most half the kernel " << kernel;
-  auto input = op.getInput().getType();
-  return verifyWindowedShape(op, input, op.getOutput().getType(),
-                             input.getDimSize(1), op.getKernel(),
-                             op.getStride(), op.getPadding());
+  return verifyPoolGeometry(op, op.getKernel(), op.getStride(),
+                            op.getPadding(), op.getInput().getType(),
+                            op.getOutput().getType());
 }
 
 LogicalResult MaxPoolOp::verify() { return verifyPool(*this); }
@@ -295,10 +203,7 @@ int64_t LinearOp::getFlops() {
 LogicalResult DropoutOp::verify() {
   if (failed(verifyCommon(*this, getName())))
     return failure();
-  double rate = getRate().convertToDouble();
-  if (!(rate >= 0.0 && rate < 1.0))
-    return emitOpError("rate must be in [0, 1), got ") << rate;
-  return success();
+  return verifyRate(*this, getRate());
 }
 
 int64_t DropoutOp::getFlops() { return 2 * numElements(getInput()); }

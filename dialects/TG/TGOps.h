@@ -10,7 +10,7 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
-#include "dialects/TG/TGCostInterface.h"
+#include "dialects/TG/TGInterfaces.h"
 #include "dialects/TG/TGDialect.h"
 
 #define GET_OP_CLASSES

@@ -4,7 +4,7 @@
 #define DENSENET_TG_OPS
 
 include "dialects/TG/TGDialect.td"
-include "dialects/TG/TGCostInterface.td"
+include "dialects/TG/TGInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -89,31 +89,28 @@ def TG_BatchNormOp : TG_ComputeOp<"batch_norm", [Pure], ["getBytesRead"]> {
   let summary = "batch normalization in training mode";
   let description = [{
     Normalizes each channel with the batch mean and the biased batch variance,
-    then scales by `weight` and shifts by `bias` (PyTorch's
-    `BatchNorm2d.train()`). Results: the output, the batch mean and
-    `1 / sqrt(var + epsilon)` per channel (kept for the backward pass). The
-    running statistics operands are updated with `momentum` and the unbiased
-    variance; the training graph makes that update explicit.
+    then scales by `weight` and shifts by `bias`: PyTorch's
+    `BatchNorm2d.train()` forward. Results: the output, and per channel the
+    batch mean and the biased batch variance (kept for the backward pass and
+    for `tg.running_stats_update`, which updates the running statistics; this
+    op never touches them, so recomputing it is harmless).
     Costs 5 FLOPs per element (3 for the statistics, 2 to apply).
 
     Example:
 
     ```mlir
-    %y, %mean, %inv_std = tg.batch_norm "features.norm0" %x, %weight, %bias, %running_mean, %running_var
-        : (tensor<8x64x112x112xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>, tensor<64xf32>)
+    %y, %mean, %var = tg.batch_norm "features.norm0" %x, %weight, %bias
+        : (tensor<8x64x112x112xf32>, tensor<64xf32>, tensor<64xf32>)
         -> (tensor<8x64x112x112xf32>, tensor<64xf32>, tensor<64xf32>)
     ```
   }];
   let arguments = (ins StrAttr:$name, TG_FeatureMap:$input,
                        TG_Statistic:$weight, TG_Statistic:$bias,
-                       TG_Statistic:$running_mean, TG_Statistic:$running_var,
-                       DefaultValuedAttr<F64Attr, "1e-5">:$epsilon,
-                       DefaultValuedAttr<F64Attr, "0.1">:$momentum);
+                       DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
   let results = (outs TG_FeatureMap:$output, TG_Statistic:$mean,
-                      TG_Statistic:$inv_std);
+                      TG_Statistic:$variance);
   let assemblyFormat = [{
-    $name $input `,` $weight `,` $bias `,` $running_mean `,` $running_var
-    attr-dict `:` functional-type(operands, results)
+    $name $input `,` $weight `,` $bias attr-dict `:` functional-type(operands, results)
   }];
 }
 
@@ -274,5 +271,7 @@ def TG_SoftmaxCrossEntropyOp : TG_ComputeOp<"softmax_cross_entropy", [Pure]> {
     $name $logits `,` $labels attr-dict `:` functional-type(operands, results)
   }];
 }
+
+include "dialects/TG/TGTrainingOps.td"
 
 #endif // DENSENET_TG_OPS

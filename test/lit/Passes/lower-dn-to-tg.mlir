@@ -7,11 +7,12 @@
 // CHECK-SAME: %[[X:.*]]: tensor<2x3x64x64xf32>
 // CHECK:      %[[W0:.*]] = tg.parameter "features.conv0.weight" : tensor<8x3x7x7xf32>
 // CHECK-NEXT: %[[C0:.*]] = tg.conv2d "features.conv0" %[[X]], %[[W0]] stride [2, 2] pad [3, 3] : {{.*}} -> tensor<2x8x32x32xf32>
-// CHECK-NEXT: tg.parameter "features.norm0.weight" : tensor<8xf32>
-// CHECK-NEXT: tg.parameter "features.norm0.bias" : tensor<8xf32>
-// CHECK-NEXT: tg.state "features.norm0.running_mean" : tensor<8xf32>
-// CHECK-NEXT: tg.state "features.norm0.running_var" : tensor<8xf32>
-// CHECK-NEXT: %[[N0:.*]], %{{.*}}, %{{.*}} = tg.batch_norm "features.norm0" %[[C0]]
+// CHECK-NEXT: %[[G0:.*]] = tg.parameter "features.norm0.weight" : tensor<8xf32>
+// CHECK-NEXT: %[[B0:.*]] = tg.parameter "features.norm0.bias" : tensor<8xf32>
+// CHECK-NEXT: %[[N0:.*]], %[[MEAN0:.*]], %[[VAR0:.*]] = tg.batch_norm "features.norm0" %[[C0]], %[[G0]], %[[B0]] : (tensor<2x8x32x32xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x32x32xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK-NEXT: %[[RM0:.*]] = tg.state "features.norm0.running_mean" : tensor<8xf32>
+// CHECK-NEXT: %[[RV0:.*]] = tg.state "features.norm0.running_var" : tensor<8xf32>
+// CHECK-NEXT: tg.running_stats_update "features.norm0" %[[RM0]], %[[RV0]], %[[MEAN0]], %[[VAR0]] {momentum = 1.000000e-01 : f64, samples = 2048 : i64}
 // CHECK-NEXT: %[[R0:.*]] = tg.relu "features.relu0" %[[N0]]
 // CHECK-NEXT: %[[P0:.*]] = tg.max_pool "features.pool0" %[[R0]] kernel [3, 3] stride [2, 2] pad [1, 1] : tensor<2x8x32x32xf32> -> tensor<2x8x16x16xf32>
 //

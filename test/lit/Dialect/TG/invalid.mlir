@@ -57,7 +57,7 @@ func.func @conv_weight_type(%x: tensor<1x3x8x8xbf16>, %w: tensor<4x3x3x3xf16>) {
 // Tests that batch norm's per-channel tensors match the channels.
 func.func @bn_channels(%x: tensor<1x4x8x8xf32>, %s: tensor<3xf32>) {
   // expected-error @+1 {{per-channel tensors must have 4 elements, got 'tensor<3xf32>'}}
-  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s, %s, %s : (tensor<1x4x8x8xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<1x4x8x8xf32>, tensor<3xf32>, tensor<3xf32>)
+  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s : (tensor<1x4x8x8xf32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<1x4x8x8xf32>, tensor<3xf32>, tensor<3xf32>)
   return
 }
 
@@ -66,16 +66,25 @@ func.func @bn_channels(%x: tensor<1x4x8x8xf32>, %s: tensor<3xf32>) {
 // Tests that batch norm keeps its input type.
 func.func @bn_type(%x: tensor<1x4x8x8xf32>, %s: tensor<4xf32>) {
   // expected-error @+1 {{output type 'tensor<1x4x8x8xbf16>' differs from input type 'tensor<1x4x8x8xf32>'}}
-  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s, %s, %s : (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xbf16>, tensor<4xf32>, tensor<4xf32>)
+  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s : (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xbf16>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 
 // -----
 
-// Tests that batch norm's momentum is in [0, 1].
-func.func @bn_momentum(%x: tensor<1x4x8x8xf32>, %s: tensor<4xf32>) {
+// Tests that the running-statistics momentum is in [0, 1].
+func.func @bn_momentum(%s: tensor<4xf32>) {
   // expected-error @+1 {{momentum must be in [0, 1], got 2}}
-  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s, %s, %s {momentum = 2.0 : f64} : (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %m, %v = tg.running_stats_update "norm" %s, %s, %s, %s {momentum = 2.0 : f64, samples = 8 : i64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+// Tests that the unbiased variance needs two samples per channel.
+func.func @bn_samples(%s: tensor<4xf32>) {
+  // expected-error @+1 {{needs at least 2 samples per channel, got 1}}
+  %m, %v = tg.running_stats_update "norm" %s, %s, %s, %s {momentum = 0.1 : f64, samples = 1 : i64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
   return
 }
 
@@ -84,7 +93,7 @@ func.func @bn_momentum(%x: tensor<1x4x8x8xf32>, %s: tensor<4xf32>) {
 // Tests that batch norm's epsilon is positive.
 func.func @bn_epsilon(%x: tensor<1x4x8x8xf32>, %s: tensor<4xf32>) {
   // expected-error @+1 {{epsilon must be > 0}}
-  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s, %s, %s {epsilon = 0.0 : f64} : (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
+  %y, %m, %i = tg.batch_norm "norm" %x, %s, %s {epsilon = 0.0 : f64} : (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
 

@@ -13,10 +13,12 @@ func.func @all_ops(%x: tensor<2x3x16x16xf32>, %labels: tensor<2xi32>) -> (tensor
   // CHECK: tg.state "features.norm0.running_mean" : tensor<8xf32>
   %m = tg.state "features.norm0.running_mean" : tensor<8xf32>
   %v = tg.state "features.norm0.running_var" : tensor<8xf32>
-  // CHECK: tg.batch_norm "features.norm0" %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>)
-  %y, %mean, %inv_std = tg.batch_norm "features.norm0" %c, %g, %b, %m, %v : (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>)
-  // CHECK: tg.batch_norm "features.norm1" {{.*}} {epsilon = 1.000000e-03 : f64, momentum = 0.000000e+00 : f64}
-  %y1, %mean1, %inv_std1 = tg.batch_norm "features.norm1" %c, %g, %b, %m, %v {epsilon = 1.0e-3 : f64, momentum = 0.0 : f64} : (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  // CHECK: tg.batch_norm "features.norm0" %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  %y, %mean, %var = tg.batch_norm "features.norm0" %c, %g, %b : (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>)
+  // CHECK: tg.running_stats_update "features.norm0" %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {momentum = 1.000000e-01 : f64, samples = 128 : i64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
+  %m1, %v1 = tg.running_stats_update "features.norm0" %m, %v, %mean, %var {momentum = 0.1 : f64, samples = 128 : i64} : (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>)
+  // CHECK: tg.batch_norm "features.norm1" {{.*}} {epsilon = 1.000000e-03 : f64}
+  %y1, %mean1, %var1 = tg.batch_norm "features.norm1" %c, %g, %b {epsilon = 1.0e-3 : f64} : (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x8x8xf32>, tensor<8xf32>, tensor<8xf32>)
   // CHECK: tg.relu "features.relu0" %{{.*}} : tensor<2x8x8x8xf32>
   %r = tg.relu "features.relu0" %y : tensor<2x8x8x8xf32>
   // CHECK: tg.max_pool "features.pool0" %{{.*}} kernel [3, 3] stride [2, 2] pad [1, 1] : tensor<2x8x8x8xf32> -> tensor<2x8x4x4xf32>
@@ -44,14 +46,12 @@ func.func @all_ops(%x: tensor<2x3x16x16xf32>, %labels: tensor<2xi32>) -> (tensor
 
 // CHECK-LABEL: func.func @mixed_precision
 // CHECK: tg.conv2d "conv" %{{.*}}, %{{.*}} stride [1, 1] pad [1, 1] : (tensor<1x4x8x8xf16>, tensor<4x4x3x3xf32>) -> tensor<1x4x8x8xf16>
-// CHECK: tg.batch_norm "norm" {{.*}} : (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>)
+// CHECK: tg.batch_norm "norm" {{.*}} : (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>)
 func.func @mixed_precision(%x: tensor<1x4x8x8xf16>) -> tensor<1x4x8x8xf16> {
   %w = tg.parameter "conv.weight" : tensor<4x4x3x3xf32>
   %c = tg.conv2d "conv" %x, %w stride [1, 1] pad [1, 1] : (tensor<1x4x8x8xf16>, tensor<4x4x3x3xf32>) -> tensor<1x4x8x8xf16>
   %g = tg.parameter "norm.weight" : tensor<4xf32>
   %b = tg.parameter "norm.bias" : tensor<4xf32>
-  %m = tg.state "norm.running_mean" : tensor<4xf32>
-  %v = tg.state "norm.running_var" : tensor<4xf32>
-  %y, %mean, %inv_std = tg.batch_norm "norm" %c, %g, %b, %m, %v : (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>)
+  %y, %mean, %var = tg.batch_norm "norm" %c, %g, %b : (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>) -> (tensor<1x4x8x8xf16>, tensor<4xf32>, tensor<4xf32>)
   return %y : tensor<1x4x8x8xf16>
 }

@@ -1,6 +1,6 @@
-//===- TGCostInterface.cpp - Per-op cost of tg ops ------------------------===//
+//===- TGInterfaces.cpp - tg op interfaces --------------------------------===//
 
-#include "dialects/TG/TGCostInterface.h"
+#include "dialects/TG/TGInterfaces.h"
 
 using namespace mlir;
 
@@ -12,4 +12,4 @@ int64_t densenet::tg::getStorageBytes(Type type) {
   return shaped.getNumElements() * ((bits + 7) / 8);
 }
 
-#include "dialects/TG/TGCostInterface.cpp.inc"
+#include "dialects/TG/TGInterfaces.cpp.inc"

@@ -1,0 +1,146 @@
+//===- TGVerify.h - Shared checks of tg op verifiers -----------*- C++ -*-===//
+//
+// Internal to dialects/TG: the checks forward, gradient and update ops share.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_DIALECTS_TG_TGVERIFY_H
+#define DENSENET_DIALECTS_TG_TGVERIFY_H
+
+#include "dialects/Common/Shapes.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Operation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+namespace densenet::tg::detail {
+
+using namespace mlir;
+
+inline int64_t numElements(Value value) {
+  return cast<ShapedType>(value.getType()).getNumElements();
+}
+
+inline LogicalResult verifyCommon(Operation *op, StringRef name) {
+  if (name.empty())
+    return op->emitOpError("needs a non-empty name");
+  auto isStatic = [](Type type) {
+    return cast<ShapedType>(type).hasStaticShape();
+  };
+  for (Value value : op->getOperands())
+    if (!isStatic(value.getType()))
+      return op->emitOpError("needs statically shaped tensors, got ")
+             << value.getType();
+  for (Type type : op->getResultTypes())
+    if (!isStatic(type))
+      return op->emitOpError("needs statically shaped tensors, got ") << type;
+  return success();
+}
+
+/// Activations keep one dtype through an op; weights may be f32 masters.
+inline LogicalResult verifyWeightElementType(Operation *op, Type activation,
+                                             Type weight, StringRef what) {
+  Type activationElement = getElementTypeOrSelf(activation);
+  Type weightElement = getElementTypeOrSelf(weight);
+  if (weightElement != activationElement && !weightElement.isF32())
+    return op->emitOpError() << what << " element type " << weightElement
+                             << " must be f32 or the activation type "
+                             << activationElement;
+  return success();
+}
+
+inline LogicalResult verifyWindow(Operation *op, StringRef what,
+                                  ArrayRef<int64_t> values, int64_t minimum) {
+  if (values.size() != 2)
+    return op->emitOpError() << what << " needs 2 values (height, width), got "
+                             << values.size();
+  for (int64_t value : values)
+    if (value < minimum)
+      return op->emitOpError() << what << " values must be >= " << minimum
+                               << ", got " << value;
+  return success();
+}
+
+/// Checks `output` against the window arithmetic applied to `input`, keeping
+/// `channels` channels (the filter count for a convolution).
+inline LogicalResult verifyWindowedShape(Operation *op, RankedTensorType input,
+                                         RankedTensorType output,
+                                         int64_t channels,
+                                         ArrayRef<int64_t> kernel,
+                                         ArrayRef<int64_t> stride,
+                                         ArrayRef<int64_t> padding) {
+  int64_t height =
+      windowOutputSize(input.getDimSize(2), kernel[0], stride[0], padding[0]);
+  int64_t width =
+      windowOutputSize(input.getDimSize(3), kernel[1], stride[1], padding[1]);
+  if (height <= 0 || width <= 0)
+    return op->emitOpError("window ")
+           << kernel[0] << "x" << kernel[1] << " does not fit the input "
+           << input;
+  SmallVector<int64_t> expected{input.getDimSize(0), channels, height, width};
+  if (output.getShape() != ArrayRef<int64_t>(expected))
+    return op->emitOpError("expected output shape ")
+           << expected[0] << "x" << expected[1] << "x" << expected[2] << "x"
+           << expected[3] << ", got " << output;
+  if (output.getElementType() != input.getElementType())
+    return op->emitOpError("input and output element types differ");
+  return success();
+}
+
+/// Every per-channel tensor (`vectors`) has the feature map's channel count.
+inline LogicalResult verifyPerChannel(Operation *op, RankedTensorType features,
+                                      ArrayRef<Value> vectors) {
+  int64_t channels = features.getDimSize(1);
+  for (Value vector : vectors) {
+    int64_t size = cast<RankedTensorType>(vector.getType()).getDimSize(0);
+    if (size != channels)
+      return op->emitOpError("per-channel tensors must have ")
+             << channels << " elements, got " << vector.getType();
+  }
+  return success();
+}
+
+inline LogicalResult verifyEpsilon(Operation *op, APFloat epsilon) {
+  if (epsilon.convertToDouble() <= 0.0)
+    return op->emitOpError("epsilon must be > 0");
+  return success();
+}
+
+inline LogicalResult verifyMomentum(Operation *op, APFloat momentum) {
+  double value = momentum.convertToDouble();
+  if (!(value >= 0.0 && value <= 1.0))
+    return op->emitOpError("momentum must be in [0, 1], got ") << value;
+  return success();
+}
+
+inline LogicalResult verifyRate(Operation *op, APFloat rate) {
+  double value = rate.convertToDouble();
+  if (!(value >= 0.0 && value < 1.0))
+    return op->emitOpError("rate must be in [0, 1), got ") << value;
+  return success();
+}
+
+/// Window, stride and padding of a pooling op and the output they imply;
+/// `input` and `output` are the forward op's.
+inline LogicalResult verifyPoolGeometry(Operation *op, ArrayRef<int64_t> kernel,
+                                        ArrayRef<int64_t> stride,
+                                        ArrayRef<int64_t> padding,
+                                        RankedTensorType input,
+                                        RankedTensorType output) {
+  if (failed(verifyWindow(op, "kernel", kernel, 1)) ||
+      failed(verifyWindow(op, "stride", stride, 1)) ||
+      failed(verifyWindow(op, "pad", padding, 0)))
+    return failure();
+  // PyTorch's rule: padding beyond half the window would make windows that
+  // see only padding.
+  for (auto [window, pad] : llvm::zip(kernel, padding))
+    if (2 * pad > window)
+      return op->emitOpError("pad ")
+             << pad << " must be at most half the kernel " << window;
+  return verifyWindowedShape(op, input, output, input.getDimSize(1), kernel,
+                             stride, padding);
+}
+
+} // namespace densenet::tg::detail
+
+#endif // DENSENET_DIALECTS_TG_TGVERIFY_H
