@@ -74,11 +74,34 @@ static void listModels(llvm::raw_ostream &os) {
   }
 }
 
-/// Lowers the dn module in place to the tg forward graph.
-static LogicalResult lowerToForwardGraph(ModuleOp module) {
+/// Lowers the dn module in place to the tg forward graph and, with
+/// `training`, to the whole training step.
+static LogicalResult lower(ModuleOp module, const DriverOptions &options,
+                           bool training) {
   PassManager pm(module->getContext());
   pm.addPass(createDnLowerToTg());
+  if (training) {
+    TgAutodiffOptions sgd;
+    sgd.momentum = options.momentum;
+    sgd.weightDecay = options.weightDecay;
+    sgd.nesterov = options.nesterov;
+    sgd.decayNormAndBias = options.decayNormAndBias;
+    pm.addPass(createTgAutodiff(sgd));
+    pm.addPass(createTgVerifyTrainingStep());
+  }
   return pm.run(module);
+}
+
+static llvm::Error checkSgdOptions(const DriverOptions &options) {
+  if (!(options.momentum >= 0.0 && options.momentum <= 1.0))
+    return makeError("--momentum must be in [0, 1], got " +
+                     formatNumber(options.momentum));
+  if (!(options.weightDecay >= 0.0))
+    return makeError("--weight-decay must be >= 0, got " +
+                     formatNumber(options.weightDecay));
+  if (options.nesterov && options.momentum == 0.0)
+    return makeError("--nesterov needs --momentum > 0");
+  return llvm::Error::success();
 }
 
 static LogicalResult emit(const DriverOptions &options, const ModelSpec &spec,
@@ -96,11 +119,13 @@ static LogicalResult emit(const DriverOptions &options, const ModelSpec &spec,
     module->print(os);
     return success();
   }
-  if (failed(lowerToForwardGraph(*module))) {
-    errs << "densenetc: internal error: lowering to tg failed\n";
+  bool training = options.emit == EmitKind::TrainingMlir;
+  if (failed(lower(*module, options, training))) {
+    errs << "densenetc: internal error: building the "
+         << (training ? "training step" : "forward graph") << " failed\n";
     return failure();
   }
-  if (options.emit == EmitKind::ForwardMlir) {
+  if (options.emit == EmitKind::ForwardMlir || training) {
     module->print(os);
     return success();
   }
@@ -121,6 +146,8 @@ int densenet::runDensenetc(const DriverOptions &options,
                                        : resolveModelSpec(options);
   if (!spec)
     return fail(spec.takeError());
+  if (llvm::Error error = checkSgdOptions(options))
+    return fail(std::move(error));
 
   std::string message;
   // ToolOutputFile deletes the file unless keep() is called, so a failed

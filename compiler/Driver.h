@@ -12,7 +12,7 @@
 
 namespace densenet {
 
-enum class EmitKind { Stats, Mlir, ForwardMlir };
+enum class EmitKind { Stats, Mlir, ForwardMlir, TrainingMlir };
 
 /// Everything densenetc's command line says, unparsed where the driver owns
 /// the error message (shapes, dtypes).
@@ -28,6 +28,11 @@ struct DriverOptions {
   std::optional<int64_t> numClasses;
   std::optional<int64_t> batchSize;
   std::optional<std::string> dtype;
+  // SGD settings of the training step (torch.optim.SGD's meaning).
+  double momentum = 0.9;
+  double weightDecay = 1e-4;
+  bool nesterov = false;
+  bool decayNormAndBias = true;
 };
 
 /// Runs densenetc: resolves the model, builds and lowers the IR, writes what

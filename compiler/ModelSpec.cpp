@@ -23,8 +23,7 @@ static llvm::Error makeError(const llvm::Twine &message) {
                                  message.str());
 }
 
-/// Shortest form of a number as a user wrote it: 0.5, 1, 1e-05.
-static std::string formatNumber(double value) {
+std::string densenet::formatNumber(double value) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%g", value);
   return buffer;

@@ -116,6 +116,9 @@ nlohmann::ordered_json modelSpecToJson(const ModelSpec &spec);
 llvm::Expected<InputShape> parseInputShape(llvm::StringRef text);
 llvm::Expected<DType> parseDType(llvm::StringRef text);
 
+/// Shortest form of a number as a user would write it: 0.5, 1, 1e-05.
+std::string formatNumber(double value);
+
 /// "did you mean 'x'?" support: the closest candidate within a small edit
 /// distance, or an empty string.
 std::string closestMatch(llvm::StringRef word,

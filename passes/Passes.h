@@ -3,6 +3,7 @@
 #ifndef DENSENET_PASSES_PASSES_H
 #define DENSENET_PASSES_PASSES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace densenet {

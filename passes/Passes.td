@@ -22,4 +22,56 @@ def DnLowerToTg : Pass<"dn-lower-to-tg", "::mlir::ModuleOp"> {
   let dependentDialects = ["::densenet::tg::TGDialect"];
 }
 
+def TgAutodiff : Pass<"tg-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Turn a tg forward graph into a whole training step";
+  let description = [{
+    Rewrites every function holding a tg forward graph (input batch in, logits
+    out) into one training step: the forward graph, the mean softmax
+    cross-entropy loss and the count of correct predictions, the backward pass
+    of every op in reverse order, and a `tg.sgd_update` of every parameter.
+    The function gains two arguments, the labels (`tensor<Nxi32>`) and the
+    learning rate (`tensor<f32>`), and returns `(loss, correct)`.
+
+    Gradients are computed only for values that depend on a parameter (the
+    first convolution gets no input gradient). The gradient of a
+    concatenation is a channel range of its result's gradient buffer: a dense
+    block's feature gradients are slices of one buffer, and each layer's
+    input gradient is added into it in place (`tg.accumulate`), never copied.
+    Each parameter is updated as soon as its gradient is complete, which is
+    what PyTorch computes when it updates all of them after the backward pass.
+    Optimizer settings follow `torch.optim.SGD` (dampening 0).
+
+    Example: `tg.conv2d "c" %x, %w` with an active `%x` gains
+    `tg.conv2d_grad_filter "c" %x, %dy`, `tg.conv2d_grad_input "c" %dy, %w`
+    and `tg.sgd_update "c.weight" %w, %dw, %v, %lr`.
+  }];
+  let dependentDialects = ["::densenet::tg::TGDialect"];
+  let options = [
+    Option<"momentum", "momentum", "double", "0.9",
+           "SGD momentum factor (torch.optim.SGD's momentum)">,
+    Option<"weightDecay", "weight-decay", "double", "1e-4",
+           "L2 weight decay added to each gradient (torch.optim.SGD's weight_decay)">,
+    Option<"nesterov", "nesterov", "bool", "false",
+           "Use Nesterov momentum">,
+    Option<"decayNormAndBias", "decay-norm-and-bias", "bool", "true",
+           "Apply weight decay to batch-norm weights and biases and the "
+           "classifier bias too (torch.optim.SGD applies it to every parameter)">,
+  ];
+}
+
+def TgVerifyTrainingStep : Pass<"tg-verify-training-step", "::mlir::ModuleOp"> {
+  let summary = "Check the structure of training steps built by tg-autodiff";
+  let description = [{
+    Checks every function marked `tg.training_step`, reporting each violation
+    at the op that breaks it:
+    - every parameter is updated by exactly one `tg.sgd_update`, and every
+      running statistic and momentum buffer by exactly one update op;
+    - a buffer updated in place (a tied operand of `tg.accumulate`,
+      `tg.sgd_update`, `tg.running_stats_update`) has no use after the update;
+    - a forward activation is read after the forward pass only by the
+      backward or update ops of the layers that produced or consumed it, so
+      no activation outlives the gradient that last needs it.
+  }];
+}
+
 #endif // DENSENET_PASSES

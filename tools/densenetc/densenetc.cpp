@@ -32,7 +32,10 @@ static cl::opt<densenet::EmitKind> emit(
                clEnumValN(densenet::EmitKind::Mlir, "mlir",
                           "the model in the dn dialect"),
                clEnumValN(densenet::EmitKind::ForwardMlir, "forward-mlir",
-                          "the forward graph in the tg dialect")),
+                          "the forward graph in the tg dialect"),
+               clEnumValN(densenet::EmitKind::TrainingMlir, "training-mlir",
+                          "the whole training step (forward, loss, backward, "
+                          "SGD) in the tg dialect")),
     cl::cat(category));
 static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
                                        cl::value_desc("file"), cl::init("-"),
@@ -56,6 +59,21 @@ static cl::opt<std::string> dtype("dtype",
                                   cl::desc("Activation dtype: f32, bf16, f16"),
                                   cl::value_desc("type"), cl::cat(category));
 
+static cl::OptionCategory sgdCategory(
+    "training step options (torch.optim.SGD's meaning; --emit training-mlir)");
+static cl::opt<double> momentum("momentum", cl::desc("SGD momentum"),
+                                cl::init(0.9), cl::cat(sgdCategory));
+static cl::opt<double> weightDecay("weight-decay",
+                                   cl::desc("L2 weight decay"), cl::init(1e-4),
+                                   cl::cat(sgdCategory));
+static cl::opt<bool> nesterov("nesterov", cl::desc("Use Nesterov momentum"),
+                              cl::cat(sgdCategory));
+static cl::opt<bool> decayNormAndBias(
+    "decay-norm-and-bias",
+    cl::desc("Apply weight decay to batch-norm parameters and the classifier "
+             "bias too (default true; =false exempts them)"),
+    cl::init(true), cl::cat(sgdCategory));
+
 template <typename T, typename Option>
 static std::optional<T> given(const Option &option) {
   if (option.getNumOccurrences() == 0)
@@ -65,13 +83,14 @@ static std::optional<T> given(const Option &option) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
+  cl::HideUnrelatedOptions({&category, &sgdCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "densenetc: compile a DenseNet description\n\n"
       "  densenetc --list-models\n"
       "  densenetc --model densenet121 --emit stats\n"
-      "  densenetc model.json --dataset cifar10 --emit forward-mlir\n\n"
+      "  densenetc model.json --dataset cifar10 --emit forward-mlir\n"
+      "  densenetc --model densenet-bc-100 --emit training-mlir --nesterov\n\n"
       "Flags override the model file or preset: --dataset first, then\n"
       "--input/--classes, then --batch-size/--dtype.\n");
 
@@ -87,5 +106,9 @@ int main(int argc, char **argv) {
   options.numClasses = given<int64_t>(classes);
   options.batchSize = given<int64_t>(batchSize);
   options.dtype = given<std::string>(dtype);
+  options.momentum = momentum;
+  options.weightDecay = weightDecay;
+  options.nesterov = nesterov;
+  options.decayNormAndBias = decayNormAndBias;
   return densenet::runDensenetc(options, errs());
 }

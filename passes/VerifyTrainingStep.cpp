@@ -1,0 +1,138 @@
+//===- VerifyTrainingStep.cpp - Structural checks of a training step ------===//
+//
+// The invariants the memory planner relies on, checked on the IR itself so a
+// bug in tg-autodiff (or a hand-written step) is reported at the op that
+// breaks them instead of surfacing as a wrong plan.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/TG/TGOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/StringSet.h"
+
+namespace densenet {
+#define GEN_PASS_DEF_TGVERIFYTRAININGSTEP
+#include "passes/Passes.h.inc"
+} // namespace densenet
+
+using namespace mlir;
+using namespace densenet;
+
+namespace {
+
+bool isForwardOp(Operation *op) {
+  return !op->hasTrait<tg::BackwardOp>() && !op->hasTrait<tg::UpdateOp>() &&
+         !isa<tg::ParameterOp, tg::StateOp, func::ReturnOp>(op);
+}
+
+StringRef nameOf(Operation *op) {
+  auto name = op->getAttrOfType<StringAttr>("name");
+  return name ? name.getValue() : StringRef();
+}
+
+/// The last op of `block` that uses `value`.
+Operation *lastUser(Value value) {
+  Operation *last = nullptr;
+  for (Operation *user : value.getUsers())
+    if (!last || last->isBeforeInBlock(user))
+      last = user;
+  return last;
+}
+
+LogicalResult verifyUpdatesOnce(func::FuncOp function) {
+  bool ok = true;
+  function.walk([&](Operation *op) {
+    if (!isa<tg::ParameterOp, tg::StateOp>(op))
+      return;
+    Value value = op->getResult(0);
+    int updates = 0;
+    for (OpOperand &use : value.getUses())
+      if (auto inPlace = dyn_cast<tg::InPlaceOpInterface>(use.getOwner()))
+        for (unsigned result = 0; result < use.getOwner()->getNumResults();
+             ++result)
+          if (inPlace.getTiedOperandIndex(result) == use.getOperandNumber())
+            ++updates;
+    if (updates != 1) {
+      op->emitOpError("'") << nameOf(op) << "' is updated " << updates
+                           << " times in the step; expected exactly once";
+      ok = false;
+    }
+  });
+  return success(ok);
+}
+
+LogicalResult verifyTiedOperandsDie(func::FuncOp function) {
+  bool ok = true;
+  function.walk([&](tg::InPlaceOpInterface update) {
+    Operation *op = update.getOperation();
+    for (unsigned result = 0; result < op->getNumResults(); ++result) {
+      Value buffer = op->getOperand(update.getTiedOperandIndex(result));
+      Operation *last = lastUser(buffer);
+      if (last != op) {
+        last->emitOpError("reads a buffer that '")
+            << nameOf(op) << "' (" << op->getName()
+            << ") has already updated in place";
+        ok = false;
+      }
+    }
+  });
+  return success(ok);
+}
+
+/// After the forward pass, an activation may be read only by the backward or
+/// update ops of the layers that produced or consumed it in the forward
+/// pass: a layer's backward needs its own inputs and outputs, nothing else.
+LogicalResult verifyActivationReaders(func::FuncOp function) {
+  bool ok = true;
+  auto check = [&](Value activation, StringRef producer) {
+    llvm::StringSet<> allowed;
+    if (!producer.empty())
+      allowed.insert(producer);
+    for (Operation *user : activation.getUsers())
+      if (isForwardOp(user))
+        allowed.insert(nameOf(user));
+    for (Operation *user : activation.getUsers()) {
+      if (isForwardOp(user) || isa<func::ReturnOp>(user) ||
+          allowed.contains(nameOf(user)))
+        continue;
+      user->emitOpError("of '")
+          << nameOf(user) << "' reads a forward activation of "
+          << (producer.empty() ? StringRef("the input") : producer)
+          << ", which only the layers that produce or consume it may read";
+      ok = false;
+    }
+  };
+  // Arguments the forward pass reads (the batch, the labels) are activations
+  // too; the learning rate is not.
+  for (BlockArgument argument : function.getArguments())
+    if (llvm::any_of(argument.getUsers(), isForwardOp))
+      check(argument, "");
+  function.walk([&](Operation *op) {
+    if (isForwardOp(op) && !isa<func::FuncOp>(op))
+      for (Value result : op->getResults())
+        check(result, nameOf(op));
+  });
+  return success(ok);
+}
+
+struct TgVerifyTrainingStepPass
+    : densenet::impl::TgVerifyTrainingStepBase<TgVerifyTrainingStepPass> {
+  void runOnOperation() override {
+    bool ok = true;
+    for (auto function : getOperation().getOps<func::FuncOp>()) {
+      if (!function->hasAttr("tg.training_step"))
+        continue;
+      // Run all checks so one run reports every problem.
+      ok &= succeeded(verifyUpdatesOnce(function));
+      ok &= succeeded(verifyTiedOperandsDie(function));
+      ok &= succeeded(verifyActivationReaders(function));
+    }
+    if (!ok)
+      signalPassFailure();
+  }
+};
+
+} // namespace
