@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, as far as it exists today: build densenet, describe a
 # DenseNet for a real dataset (Fashion-MNIST's shape), and compile it to the
-# dn dialect, the tg forward graph and its statistics. Training arrives with
-# the runtime (densenet-run); this script says so rather than pretend.
+# dn dialect, the tg forward graph, the whole training step and statistics.
+# Training arrives with the runtime (densenet-run); this script says so
+# rather than pretend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
@@ -22,6 +23,7 @@ echo
 echo "== densenetc ${model[*]}"
 "$densenetc" "${model[@]}" --emit mlir -o "$out/model.mlir"
 "$densenetc" "${model[@]}" --emit forward-mlir -o "$out/forward.mlir"
+"$densenetc" "${model[@]}" --emit training-mlir -o "$out/training.mlir"
 "$densenetc" "${model[@]}" --emit stats -o "$out/stats.json"
 python3 - "$out" <<'PY'
 import json, sys
@@ -38,7 +40,13 @@ print(f"activations  {mib(stats['naive_activation_bytes']):.1f} MiB kept for bac
 ops = sum(v["count"] for v in stats["by_op"].values())
 print(f"tg graph     {ops} compute ops: " +
       ", ".join(f"{v['count']} {k[3:]}" for k, v in stats["by_op"].items()))
+step = open(f"{out}/training.mlir").read()
+count = lambda op: step.count(f" = tg.{op} ")
+print(f"training     one step: {count('softmax_cross_entropy')} loss, "
+      f"{sum(step.count(f'tg.{k}') for k in ('conv2d_grad_', 'batch_norm_grad', 'relu_grad', 'pool_grad', 'linear_grad'))} gradient ops, "
+      f"{step.count('tg.accumulate')} in-place gradient accumulations, {step.count('tg.sgd_update')} SGD updates")
 PY
 echo
-echo "wrote $out/model.mlir (dn dialect), $out/forward.mlir (tg forward graph), $out/stats.json"
+echo "wrote $out/model.mlir (dn dialect), $out/forward.mlir (tg forward graph),"
+echo "      $out/training.mlir (training step), $out/stats.json"
 echo "training (densenet-run) is not built yet: the runtime is the next milestone."
