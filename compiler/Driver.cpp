@@ -3,7 +3,10 @@
 #include "compiler/Driver.h"
 
 #include "compiler/BuildDn.h"
+#include "compiler/Sizes.h"
 #include "compiler/Stats.h"
+#include "compiler/plan/PlanWriter.h"
+#include "compiler/plan/Planner.h"
 #include "dialects/DN/DNDialect.h"
 #include "dialects/TG/TGDialect.h"
 #include "passes/Passes.h"
@@ -12,11 +15,13 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace densenet;
@@ -74,13 +79,22 @@ static void listModels(llvm::raw_ostream &os) {
   }
 }
 
-/// Lowers the dn module in place to the tg forward graph and, with
-/// `training`, to the whole training step.
-static LogicalResult lower(ModuleOp module, const DriverOptions &options,
-                           bool training) {
-  PassManager pm(module->getContext());
+/// How far to take the IR.
+enum class Stage { Dn, Forward, Training };
+
+/// Builds the model's IR up to `stage`. The spec is validated, so a failure
+/// here is a compiler bug; the diagnostic engine has already said where.
+static llvm::Expected<OwningOpRef<ModuleOp>>
+buildModule(MLIRContext &context, const ModelSpec &spec,
+            const DriverOptions &options, Stage stage) {
+  OwningOpRef<ModuleOp> module = buildDnModule(context, spec);
+  if (failed(verify(*module)))
+    return makeError("internal error: the dn module does not verify");
+  if (stage == Stage::Dn)
+    return std::move(module);
+  PassManager pm(&context);
   pm.addPass(createDnLowerToTg());
-  if (training) {
+  if (stage == Stage::Training) {
     TgAutodiffOptions sgd;
     sgd.momentum = options.momentum;
     sgd.weightDecay = options.weightDecay;
@@ -89,49 +103,230 @@ static LogicalResult lower(ModuleOp module, const DriverOptions &options,
     pm.addPass(createTgAutodiff(sgd));
     pm.addPass(createTgVerifyTrainingStep());
   }
-  return pm.run(module);
+  if (failed(pm.run(*module)))
+    return makeError(stage == Stage::Training
+                         ? "internal error: building the training step failed"
+                         : "internal error: building the forward graph failed");
+  return std::move(module);
 }
 
 static llvm::Error checkSgdOptions(const DriverOptions &options) {
   if (!(options.momentum >= 0.0 && options.momentum <= 1.0))
     return makeError("--momentum must be in [0, 1], got " +
                      formatNumber(options.momentum));
-  if (!(options.weightDecay >= 0.0))
-    return makeError("--weight-decay must be >= 0, got " +
+  if (!(options.weightDecay >= 0.0 && std::isfinite(options.weightDecay)))
+    return makeError("--weight-decay must be a finite number >= 0, got " +
                      formatNumber(options.weightDecay));
   if (options.nesterov && options.momentum == 0.0)
     return makeError("--nesterov needs --momentum > 0");
   return llvm::Error::success();
 }
 
-static LogicalResult emit(const DriverOptions &options, const ModelSpec &spec,
-                          llvm::raw_ostream &os, llvm::raw_ostream &errs) {
+static llvm::Expected<plan::Policy> parsePolicy(llvm::StringRef name) {
+  for (plan::Policy policy :
+       {plan::Policy::Optimal, plan::Policy::Keep, plan::Policy::None,
+        plan::Policy::All, plan::Policy::Sqrt})
+    if (name == plan::stringifyPolicy(policy))
+      return policy;
+  return makeError("unknown --policy '" + name +
+                   "'; valid: optimal, keep, none, all, sqrt");
+}
+
+/// The planning options the flags describe.
+static llvm::Expected<plan::PlanOptions>
+resolvePlanOptions(const DriverOptions &options) {
+  plan::PlanOptions planOptions;
+  llvm::Expected<Target> target = getTarget(options.target);
+  if (!target)
+    return makeError("--target: " + llvm::toString(target.takeError()));
+  planOptions.target = *target;
+  if (options.reserve) {
+    llvm::Expected<int64_t> reserve = parseByteSize(*options.reserve);
+    if (!reserve)
+      return makeError("--reserve: " + llvm::toString(reserve.takeError()));
+    planOptions.target.reserveBytes = *reserve;
+  }
+  if (options.memBudget) {
+    llvm::Expected<int64_t> budget = parseByteSize(*options.memBudget);
+    if (!budget)
+      return makeError("--mem-budget: " + llvm::toString(budget.takeError()));
+    planOptions.budgetBytes = *budget;
+  }
+  llvm::Expected<plan::Policy> policy = parsePolicy(options.policy);
+  if (!policy)
+    return policy.takeError();
+  planOptions.policy = *policy;
+  return planOptions;
+}
+
+/// The smallest budget `policy` needs for `spec` at `batch`.
+static llvm::Expected<int64_t> minBudgetAt(const ModelSpec &spec,
+                                           int64_t batch,
+                                           const DriverOptions &options,
+                                           plan::PlanOptions planOptions,
+                                           plan::Policy policy) {
+  ModelSpec resized = spec;
+  resized.batchSize = batch;
+  if (llvm::Error error = validateModelSpec(resized)) {
+    llvm::consumeError(std::move(error));
+    return std::numeric_limits<int64_t>::max();
+  }
   MLIRContext context;
-  context.loadDialect<dn::DNDialect, tg::TGDialect, func::FuncDialect>();
-  OwningOpRef<ModuleOp> module = buildDnModule(context, spec);
-  // The spec was validated, so a verifier failure here is a compiler bug;
-  // the diagnostic engine has already printed the op and the reason.
-  if (failed(verify(*module))) {
-    errs << "densenetc: internal error: the dn module does not verify\n";
-    return failure();
+  auto module = buildModule(context, resized, options, Stage::Training);
+  if (!module)
+    return module.takeError();
+  planOptions.policy = policy;
+  return plan::minimumBudget(**module, planOptions);
+}
+
+/// The largest batch whose smallest budget under `policy` is within
+/// `budget` (0 when not even batch 1 fits): doubling, then bisection, since
+/// the smallest budget grows with the batch.
+static llvm::Expected<int64_t> largestBatch(const ModelSpec &spec,
+                                            int64_t budget,
+                                            const DriverOptions &options,
+                                            const plan::PlanOptions &planOptions,
+                                            plan::Policy policy) {
+  auto fits = [&](int64_t batch) -> llvm::Expected<bool> {
+    llvm::Expected<int64_t> needed =
+        minBudgetAt(spec, batch, options, planOptions, policy);
+    if (!needed)
+      return needed.takeError();
+    return *needed <= budget;
+  };
+  int64_t low = 0, high = 1;
+  constexpr int64_t kLimit = 1 << 20;
+  while (high <= kLimit) {
+    llvm::Expected<bool> ok = fits(high);
+    if (!ok)
+      return ok.takeError();
+    if (!*ok)
+      break;
+    low = high;
+    high *= 2;
   }
-  if (options.emit == EmitKind::Mlir) {
-    module->print(os);
-    return success();
+  if (high > kLimit)
+    return low;
+  while (high - low > 1) {
+    int64_t middle = low + (high - low) / 2;
+    llvm::Expected<bool> ok = fits(middle);
+    if (!ok)
+      return ok.takeError();
+    (*ok ? low : high) = middle;
   }
-  bool training = options.emit == EmitKind::TrainingMlir;
-  if (failed(lower(*module, options, training))) {
-    errs << "densenetc: internal error: building the "
-         << (training ? "training step" : "forward graph") << " failed\n";
-    return failure();
+  return low;
+}
+
+/// --min-budget, the plan and the report.
+static llvm::Error emitPlanning(const DriverOptions &options,
+                                const ModelSpec &spec, ModuleOp module,
+                                std::string &planText,
+                                std::string &stdoutText) {
+  llvm::Expected<plan::PlanOptions> planOptions = resolvePlanOptions(options);
+  if (!planOptions)
+    return planOptions.takeError();
+  std::string where = spec.name + " at batch " +
+                      std::to_string(spec.batchSize) + " with policy " +
+                      plan::stringifyPolicy(planOptions->policy).str() +
+                      " on " + planOptions->target.name;
+  if (options.minBudget) {
+    llvm::Expected<int64_t> minimum = plan::minimumBudget(module, *planOptions);
+    if (!minimum)
+      return minimum.takeError();
+    stdoutText = llvm::formatv("{0}: smallest feasible budget {1} ({2} bytes)\n",
+                               where, formatBytes(*minimum), *minimum)
+                     .str();
+    return llvm::Error::success();
   }
-  if (options.emit == EmitKind::ForwardMlir || training) {
-    module->print(os);
-    return success();
+
+  ForwardStats stats = computeForwardStats(module);
+  llvm::Expected<plan::MemoryPlan> memoryPlan =
+      plan::planMemory(module, *planOptions);
+  if (!memoryPlan) {
+    std::optional<plan::InfeasibleBudgetError> infeasible;
+    llvm::Error rest = llvm::handleErrors(
+        memoryPlan.takeError(), [&](const plan::InfeasibleBudgetError &error) {
+          infeasible.emplace(error.budgetBytes, error.minBudgetBytes);
+        });
+    if (rest)
+      return rest;
+    llvm::Expected<int64_t> batch =
+        largestBatch(spec, infeasible->budgetBytes, options, *planOptions,
+                     planOptions->policy);
+    if (!batch)
+      return batch.takeError();
+    std::string advice =
+        *batch > 0 ? "the largest batch that fits is " + std::to_string(*batch) +
+                         " (--batch-size " + std::to_string(*batch) + ")"
+                   : "not even batch 1 fits; use a smaller model or input";
+    return makeError(llvm::formatv("{0} needs at least {1} ({2} bytes); the "
+                                   "budget is {3} ({4} bytes). At this "
+                                   "budget {5}",
+                                   where, formatBytes(infeasible->minBudgetBytes),
+                                   infeasible->minBudgetBytes,
+                                   formatBytes(infeasible->budgetBytes),
+                                   infeasible->budgetBytes, advice)
+                         .str());
   }
-  ForwardStats stats = computeForwardStats(*module);
-  os << statsToJson(spec, stats, options.perOp).dump(2) << "\n";
-  return success();
+
+  plan::PlanContext context;
+  context.spec = spec;
+  context.parameters = stats.parameters;
+  context.target = planOptions->target;
+  context.optimizer = {options.momentum, options.weightDecay, options.nesterov,
+                       options.decayNormAndBias};
+  if (options.emit == EmitKind::Report && planOptions->budgetBytes) {
+    llvm::Expected<int64_t> keepBatch =
+        largestBatch(spec, *planOptions->budgetBytes, options, *planOptions,
+                     plan::Policy::Keep);
+    if (!keepBatch)
+      return keepBatch.takeError();
+    llvm::Expected<int64_t> planBatch =
+        largestBatch(spec, *planOptions->budgetBytes, options, *planOptions,
+                     planOptions->policy);
+    if (!planBatch)
+      return planBatch.takeError();
+    context.largestBatchNoRecompute = *keepBatch;
+    context.largestBatchWithPlan = *planBatch;
+  }
+  planText = plan::planToJson(*memoryPlan, context).dump(1) + "\n";
+  if (options.emit == EmitKind::Report)
+    stdoutText = plan::renderReport(*memoryPlan, context);
+  return llvm::Error::success();
+}
+
+/// Everything densenetc prints: the text for -o (or stdout) and, for the
+/// report, the text for stdout.
+static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
+                           std::string &outputText, std::string &stdoutText) {
+  MLIRContext context;
+  Stage stage = Stage::Training;
+  if (options.emit == EmitKind::Mlir)
+    stage = Stage::Dn;
+  else if (options.emit == EmitKind::ForwardMlir ||
+           options.emit == EmitKind::Stats)
+    stage = Stage::Forward;
+  auto module = buildModule(context, spec, options, stage);
+  if (!module)
+    return module.takeError();
+
+  llvm::raw_string_ostream os(outputText);
+  switch (options.emit) {
+  case EmitKind::Mlir:
+  case EmitKind::ForwardMlir:
+  case EmitKind::TrainingMlir:
+    (*module)->print(os);
+    return llvm::Error::success();
+  case EmitKind::Stats:
+    os << statsToJson(spec, computeForwardStats(**module), options.perOp)
+              .dump(2)
+       << "\n";
+    return llvm::Error::success();
+  case EmitKind::Plan:
+  case EmitKind::Report:
+    return emitPlanning(options, spec, **module, outputText, stdoutText);
+  }
+  llvm_unreachable("unknown emit kind");
 }
 
 int densenet::runDensenetc(const DriverOptions &options,
@@ -141,30 +336,32 @@ int densenet::runDensenetc(const DriverOptions &options,
     return 1;
   };
 
-  llvm::Expected<ModelSpec> spec = options.listModels
-                                       ? llvm::Expected<ModelSpec>(ModelSpec())
-                                       : resolveModelSpec(options);
-  if (!spec)
-    return fail(spec.takeError());
-  if (llvm::Error error = checkSgdOptions(options))
-    return fail(std::move(error));
-
-  std::string message;
-  // ToolOutputFile deletes the file unless keep() is called, so a failed
-  // compile never leaves a partial output behind.
-  std::unique_ptr<llvm::ToolOutputFile> output =
-      openOutputFile(options.outputFile, &message);
-  if (!output)
-    return fail(makeError(message));
+  std::string outputText, stdoutText;
   if (options.listModels) {
-    listModels(output->os());
-  } else if (failed(emit(options, *spec, output->os(), errs))) {
-    return 1;
+    llvm::raw_string_ostream os(outputText);
+    listModels(os);
+  } else {
+    llvm::Expected<ModelSpec> spec = resolveModelSpec(options);
+    if (!spec)
+      return fail(spec.takeError());
+    if (llvm::Error error = checkSgdOptions(options))
+      return fail(std::move(error));
+    if (llvm::Error error = compile(options, *spec, outputText, stdoutText))
+      return fail(std::move(error));
   }
-  output->os().flush();
-  if (output->os().has_error())
-    return fail(makeError("cannot write '" + options.outputFile +
-                          "': " + output->os().error().message()));
-  output->keep();
+
+  // The report goes to stdout; the plan goes to -o only when one was given.
+  bool reportOnly = options.emit == EmitKind::Report && options.outputFile == "-";
+  if (!outputText.empty() && !reportOnly) {
+    // writeToOutput writes a temporary file and renames it into place.
+    if (llvm::Error error = llvm::writeToOutput(
+            options.outputFile, [&](llvm::raw_ostream &os) {
+              os << outputText;
+              return llvm::Error::success();
+            }))
+      return fail(makeError("cannot write '" + options.outputFile + "': " +
+                            llvm::errorToErrorCode(std::move(error)).message()));
+  }
+  llvm::outs() << stdoutText;
   return 0;
 }

@@ -12,7 +12,7 @@
 
 namespace densenet {
 
-enum class EmitKind { Stats, Mlir, ForwardMlir, TrainingMlir };
+enum class EmitKind { Plan, Report, Stats, Mlir, ForwardMlir, TrainingMlir };
 
 /// Everything densenetc's command line says, unparsed where the driver owns
 /// the error message (shapes, dtypes).
@@ -20,7 +20,7 @@ struct DriverOptions {
   std::string modelFile;             // positional model.json, "" if none
   std::string preset;                // --model NAME, "" if none
   bool listModels = false;
-  EmitKind emit = EmitKind::Stats;
+  EmitKind emit = EmitKind::Plan;
   std::string outputFile = "-";
   bool perOp = false;                // --per-op: stats for every op
   std::optional<std::string> dataset;
@@ -33,11 +33,19 @@ struct DriverOptions {
   double weightDecay = 1e-4;
   bool nesterov = false;
   bool decayNormAndBias = true;
+  // Memory planning.
+  std::optional<std::string> memBudget; // "12GB"; none: unlimited
+  std::string target = "cuda";
+  std::optional<std::string> reserve;   // overrides the target's
+  std::string policy = "optimal";
+  bool minBudget = false;               // print the smallest budget, exit
 };
 
-/// Runs densenetc: resolves the model, builds and lowers the IR, writes what
-/// `--emit` asks for. Returns the process exit code; errors go to `errs`
-/// as "densenetc: error: ...". No output file is left behind on failure.
+/// Runs densenetc: resolves the model, builds and lowers the IR, plans
+/// memory, writes what `--emit` asks for. Returns the process exit code;
+/// errors go to `errs` as "densenetc: error: ...". The output file is
+/// replaced atomically, so a failed run leaves no partial file and an
+/// existing one untouched.
 int runDensenetc(const DriverOptions &options, llvm::raw_ostream &errs);
 
 /// The model the options describe (file or preset, then overrides).

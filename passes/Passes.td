@@ -74,4 +74,22 @@ def TgVerifyTrainingStep : Pass<"tg-verify-training-step", "::mlir::ModuleOp"> {
   }];
 }
 
+def TgRematerialize : Pass<"tg-rematerialize", "::mlir::ModuleOp"> {
+  let summary = "Recompute marked forward ops just before the backward pass needs them";
+  let description = [{
+    In every training step, each forward op carrying the unit attribute
+    `tg.recompute` keeps its results for the forward pass only: the backward
+    ops that read them read a clone instead, placed immediately before the
+    first backward op that needs any of its results. Clones are made in
+    dependency order (a marked op whose operand comes from another marked op
+    recomputes that one first), carry `tg.recomputed`, and have the original's
+    name, so a recomputed dropout draws the same mask. Running statistics are
+    not updated again: `tg.running_stats_update` reads the forward batch
+    statistics and is never cloned.
+
+    The memory planner marks ops; this pass only applies the decision, so a
+    marked graph is also a lit-testable input.
+  }];
+}
+
 #endif // DENSENET_PASSES

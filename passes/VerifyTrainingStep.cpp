@@ -23,8 +23,12 @@ using namespace densenet;
 
 namespace {
 
+/// Recomputed clones (tg-rematerialize) run in the backward pass: they are
+/// readers like backward ops, and their results are placed right before
+/// their readers by construction.
 bool isForwardOp(Operation *op) {
   return !op->hasTrait<tg::BackwardOp>() && !op->hasTrait<tg::UpdateOp>() &&
+         !op->hasAttr("tg.recomputed") &&
          !isa<tg::ParameterOp, tg::StateOp, func::ReturnOp>(op);
 }
 

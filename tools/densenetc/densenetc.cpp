@@ -25,9 +25,14 @@ static cl::opt<bool> listModels("list-models",
                                 cl::desc("List the built-in models and exit"),
                                 cl::cat(category));
 static cl::opt<densenet::EmitKind> emit(
-    "emit", cl::desc("What to write (default: stats)"),
-    cl::init(densenet::EmitKind::Stats),
-    cl::values(clEnumValN(densenet::EmitKind::Stats, "stats",
+    "emit", cl::desc("What to write (default: plan)"),
+    cl::init(densenet::EmitKind::Plan),
+    cl::values(clEnumValN(densenet::EmitKind::Plan, "plan",
+                          "the training plan (JSON, docs/plan-format.md)"),
+               clEnumValN(densenet::EmitKind::Report, "report",
+                          "a readable report of the plan on stdout (the plan "
+                          "itself goes to -o when given)"),
+               clEnumValN(densenet::EmitKind::Stats, "stats",
                           "JSON: parameters, FLOPs, naive activation bytes"),
                clEnumValN(densenet::EmitKind::Mlir, "mlir",
                           "the model in the dn dialect"),
@@ -59,6 +64,34 @@ static cl::opt<std::string> dtype("dtype",
                                   cl::desc("Activation dtype: f32, bf16, f16"),
                                   cl::value_desc("type"), cl::cat(category));
 
+static cl::OptionCategory planCategory("memory planning options");
+static cl::opt<std::string> memBudget(
+    "mem-budget",
+    cl::desc("Memory budget of the training step: 12GB, 11.5GiB, 800MB, "
+             "1073741824 (KB/MB/GB decimal, KiB/MiB/GiB binary; default: "
+             "unlimited)"),
+    cl::value_desc("size"), cl::cat(planCategory));
+static cl::opt<std::string> target(
+    "target",
+    cl::desc("Device profile: cuda (default), h200, a100-80gb, v100-16gb, "
+             "titan-x-12gb, cpu"),
+    cl::value_desc("name"), cl::init("cuda"), cl::cat(planCategory));
+static cl::opt<std::string> reserve(
+    "reserve",
+    cl::desc("Memory the process holds outside the arena (CUDA context, "
+             "library handles); overrides the target's"),
+    cl::value_desc("size"), cl::cat(planCategory));
+static cl::opt<std::string> policy(
+    "policy",
+    cl::desc("optimal (least recompute within the budget, default), keep "
+             "(recompute nothing), none (naive: nothing recomputed, "
+             "concatenations copied), all (recompute every dense layer), "
+             "sqrt (Chen et al.)"),
+    cl::value_desc("name"), cl::init("optimal"), cl::cat(planCategory));
+static cl::opt<bool> minBudget(
+    "min-budget", cl::desc("Print the smallest feasible budget and exit"),
+    cl::cat(planCategory));
+
 static cl::OptionCategory sgdCategory(
     "training step options (torch.optim.SGD's meaning; --emit training-mlir)");
 static cl::opt<double> momentum("momentum", cl::desc("SGD momentum"),
@@ -83,11 +116,15 @@ static std::optional<T> given(const Option &option) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions({&category, &sgdCategory});
+  cl::HideUnrelatedOptions({&category, &planCategory, &sgdCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
       "densenetc: compile a DenseNet description\n\n"
       "  densenetc --list-models\n"
+      "  densenetc --mem-budget 12GB model.json -o plan.json\n"
+      "  densenetc --mem-budget 40MB --target cpu --model densenet-bc-100 "
+      "--emit report\n"
+      "  densenetc --model densenet264 --min-budget\n"
       "  densenetc --model densenet121 --emit stats\n"
       "  densenetc model.json --dataset cifar10 --emit forward-mlir\n"
       "  densenetc --model densenet-bc-100 --emit training-mlir --nesterov\n\n"
@@ -110,5 +147,10 @@ int main(int argc, char **argv) {
   options.weightDecay = weightDecay;
   options.nesterov = nesterov;
   options.decayNormAndBias = decayNormAndBias;
+  options.memBudget = given<std::string>(memBudget);
+  options.target = target;
+  options.reserve = given<std::string>(reserve);
+  options.policy = policy;
+  options.minBudget = minBudget;
   return densenet::runDensenetc(options, errs());
 }

@@ -1,0 +1,48 @@
+//===- Targets.h - Device profiles for planning -----------------*- C++ -*-===//
+//
+// What the planner needs to know about a device: how much memory it has,
+// what the runtime holds outside the arena (the reserve), how buffers are
+// aligned and laid out, and the rates of the roofline time model.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_COMPILER_TARGETS_H
+#define DENSENET_COMPILER_TARGETS_H
+
+#include "compiler/ModelSpec.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace densenet {
+
+struct Target {
+  std::string name;
+  std::string kind; // "cpu" or "cuda": the runtime backend that runs the plan
+  std::string description;
+  int64_t deviceBytes = 0;  // memory of the device; 0 when not fixed (cpu)
+  int64_t reserveBytes = 0; // held outside the arena: context, handles, code
+  int64_t alignment = 64;   // arena offsets are multiples of this
+  std::string layout = "nchw";
+  double peakFlopsF32 = 0;  // FLOP/s for f32 activations
+  double peakFlopsHalf = 0; // FLOP/s for bf16/f16 activations (0: unsupported)
+  double bandwidth = 0;     // bytes/s
+  int64_t convWorkspaceBytes = 0; // scratch each convolution may use
+
+  double peakFlops(DType dtype) const {
+    return dtype == DType::F32 ? peakFlopsF32 : peakFlopsHalf;
+  }
+};
+
+/// The built-in profiles, in the order --help lists them.
+llvm::ArrayRef<Target> getTargets();
+/// The profile called `name`, or an error listing the valid names.
+llvm::Expected<Target> getTarget(llvm::StringRef name);
+
+} // namespace densenet
+
+#endif // DENSENET_COMPILER_TARGETS_H

@@ -1,0 +1,32 @@
+//===- Layout.h - Static offsets for buffers with lifetimes -----*- C++ -*-===//
+
+#ifndef DENSENET_COMPILER_PLAN_LAYOUT_H
+#define DENSENET_COMPILER_PLAN_LAYOUT_H
+
+#include <cstdint>
+#include <vector>
+
+namespace densenet::plan {
+
+struct LayoutItem {
+  int64_t bytes = 0;
+  int first = 0, last = 0; // live over steps [first, last]
+  bool persistent = false;
+};
+
+struct LayoutResult {
+  std::vector<int64_t> offsets; // per item
+  int64_t arenaBytes = 0;
+};
+
+/// Assigns each item an offset, a multiple of `alignment`, so that two items
+/// whose lifetimes overlap never share a byte. Persistent items go first,
+/// packed at the bottom; the rest are placed largest first at the lowest
+/// offset that fits (greedy by size), which keeps fragmentation low on the
+/// nested lifetimes of a training step.
+LayoutResult layoutBuffers(const std::vector<LayoutItem> &items,
+                           int64_t alignment);
+
+} // namespace densenet::plan
+
+#endif // DENSENET_COMPILER_PLAN_LAYOUT_H

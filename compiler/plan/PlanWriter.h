@@ -1,0 +1,50 @@
+//===- PlanWriter.h - The plan file and the report --------------*- C++ -*-===//
+
+#ifndef DENSENET_COMPILER_PLAN_PLANWRITER_H
+#define DENSENET_COMPILER_PLAN_PLANWRITER_H
+
+#include "compiler/ModelSpec.h"
+#include "compiler/Targets.h"
+#include "compiler/plan/Planner.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace densenet::plan {
+
+/// Version of the plan format (docs/plan-format.md); bumped on any change a
+/// reader must know about.
+constexpr int kPlanFormatVersion = 1;
+
+/// Optimizer settings the plan records for the runtime.
+struct OptimizerSettings {
+  double momentum = 0.9;
+  double weightDecay = 1e-4;
+  bool nesterov = false;
+  bool decayNormAndBias = true;
+};
+
+/// Facts about the model the plan and report mention beside the plan.
+struct PlanContext {
+  ModelSpec spec;
+  int64_t parameters = 0;
+  Target target;
+  OptimizerSettings optimizer;
+  /// Largest batch that fits the budget with no recompute and with this
+  /// policy; unset when not computed (no budget).
+  std::optional<int64_t> largestBatchNoRecompute;
+  std::optional<int64_t> largestBatchWithPlan;
+};
+
+/// The plan file: docs/plan-format.md describes every field.
+nlohmann::ordered_json planToJson(const MemoryPlan &plan,
+                                  const PlanContext &context);
+
+/// The human-readable report of --emit report.
+std::string renderReport(const MemoryPlan &plan, const PlanContext &context);
+
+} // namespace densenet::plan
+
+#endif // DENSENET_COMPILER_PLAN_PLANWRITER_H

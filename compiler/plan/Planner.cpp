@@ -1,0 +1,481 @@
+//===- Planner.cpp - Memory plans for training steps ----------------------===//
+//
+// Planning in four moves:
+//  1. Profile: for each option index k, rematerialize a clone of the step
+//     with every segment at its k-th option (capped at its last) and
+//     simulate it. Because a segment's own buffers depend only on its own
+//     option and shared buffers on none, each simulation yields every
+//     segment's kept bytes and peak under that option (Solver.h).
+//  2. Decide: by policy, or with the exact solver under the budget.
+//  3. Apply: mark the chosen ops, run tg-rematerialize, simulate the real
+//     schedule and check the solver predicted its peak exactly.
+//  4. Lay out: offsets in one arena; if alignment and fragmentation push the
+//     arena over the budget, tighten the solver's limit and decide again.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/plan/Planner.h"
+
+#include "compiler/Sizes.h"
+#include "compiler/plan/Layout.h"
+#include "dialects/TG/TGOps.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace densenet;
+using namespace densenet::plan;
+
+char InfeasibleBudgetError::ID = 0;
+
+void InfeasibleBudgetError::log(llvm::raw_ostream &os) const {
+  os << "budget " << formatBytes(budgetBytes) << " (" << budgetBytes
+     << " bytes) is below the smallest feasible budget "
+     << formatBytes(minBudgetBytes) << " (" << minBudgetBytes << " bytes)";
+}
+
+llvm::StringRef densenet::plan::stringifyPolicy(Policy policy) {
+  switch (policy) {
+  case Policy::Optimal:
+    return "optimal";
+  case Policy::Keep:
+    return "keep";
+  case Policy::None:
+    return "none";
+  case Policy::All:
+    return "all";
+  case Policy::Sqrt:
+    return "sqrt";
+  }
+  llvm_unreachable("unknown policy");
+}
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                 message.str());
+}
+
+namespace {
+
+/// What each option of a segment recomputes: the names of its forward ops.
+/// Options are cumulative: a later one recomputes a superset.
+struct SegmentSpec {
+  std::string name;
+  std::vector<std::string> optionNames;
+  std::vector<llvm::StringSet<>> recompute; // per option
+};
+
+func::FuncOp trainingStep(ModuleOp module) {
+  for (auto function : module.getOps<func::FuncOp>())
+    if (function->hasAttr("tg.training_step"))
+      return function;
+  return {};
+}
+
+bool isForwardCompute(Operation &op) {
+  return isa<tg::CostOpInterface>(op) && !op.hasTrait<tg::BackwardOp>() &&
+         !op.hasTrait<tg::UpdateOp>() && !op.hasAttr("tg.recomputed");
+}
+
+/// The segments of a step in forward order, with the options the model
+/// structure allows (DESIGN: keep / recompute norm1+relu1 / recompute the
+/// whole layer; the stem, transitions and classifier keep or recompute their
+/// norm and ReLU).
+std::vector<SegmentSpec> segmentSpecs(func::FuncOp step) {
+  std::vector<SegmentSpec> specs;
+  llvm::StringMap<size_t> index;
+  llvm::StringMap<llvm::StringSet<>> forwardNames;
+  for (Operation &op : step.getBody().front()) {
+    auto name = op.getAttrOfType<StringAttr>("name");
+    if (!name || !isa<tg::CostOpInterface>(op))
+      continue;
+    std::string segment = segmentOf(name.getValue());
+    if (!index.count(segment)) {
+      index[segment] = specs.size();
+      specs.push_back({segment, {"keep"}, {llvm::StringSet<>()}});
+    }
+    if (isForwardCompute(op))
+      forwardNames[segment].insert(name.getValue());
+  }
+  for (SegmentSpec &spec : specs) {
+    const llvm::StringSet<> &present = forwardNames[spec.name];
+    auto addOption = [&](llvm::StringRef optionName,
+                         std::vector<std::string> suffixes) {
+      llvm::StringSet<> ops = spec.recompute.back();
+      for (const std::string &suffix : suffixes) {
+        std::string opName =
+            suffix.front() == '.' ? spec.name + suffix : suffix;
+        if (!present.contains(opName))
+          return false;
+        ops.insert(opName);
+      }
+      spec.optionNames.push_back(optionName.str());
+      spec.recompute.push_back(std::move(ops));
+      return true;
+    };
+    llvm::StringRef name = spec.name;
+    if (name.starts_with("features.denseblock")) {
+      if (addOption("recompute-norm-relu", {".norm1", ".relu1"}))
+        addOption("recompute-layer", {".conv1", ".norm2", ".relu2"});
+    } else if (name.starts_with("features.transition")) {
+      addOption("recompute-norm-relu", {".norm", ".relu"});
+    } else if (name == "stem") {
+      addOption("recompute",
+                {"features.conv0", "features.norm0", "features.relu0"});
+    } else if (name == "classifier") {
+      addOption("recompute-norm-relu", {"features.norm5", "features.relu5"});
+    }
+  }
+  return specs;
+}
+
+/// Marks the ops the choice recomputes and applies tg-rematerialize.
+LogicalResult applyChoice(ModuleOp module,
+                          const std::vector<SegmentSpec> &specs,
+                          const std::vector<int> &choice) {
+  func::FuncOp step = trainingStep(module);
+  llvm::StringMap<int> segmentIndex;
+  for (size_t i = 0; i < specs.size(); ++i)
+    segmentIndex[specs[i].name] = static_cast<int>(i);
+  UnitAttr unit = UnitAttr::get(module.getContext());
+  for (Operation &op : step.getBody().front()) {
+    auto name = op.getAttrOfType<StringAttr>("name");
+    if (!name || !isForwardCompute(op))
+      continue;
+    auto it = segmentIndex.find(segmentOf(name.getValue()));
+    if (it == segmentIndex.end())
+      continue;
+    if (specs[it->second].recompute[choice[it->second]].contains(
+            name.getValue()))
+      op.setAttr("tg.recompute", unit);
+  }
+  PassManager pm(module.getContext());
+  pm.addPass(createTgRematerialize());
+  pm.addPass(createTgVerifyTrainingStep());
+  return pm.run(module);
+}
+
+/// A simulated schedule split by segment: the quantities the solver needs.
+struct SegmentProfile {
+  int64_t kept = 0;
+  int64_t peak = 0;
+  double recomputeSeconds = 0;
+  int64_t recomputeFlops = 0;
+};
+
+/// Measures every segment of one simulated schedule (Solver.h's model).
+llvm::Expected<std::vector<SegmentProfile>>
+profileSegments(const Schedule &schedule, const Liveness &liveness,
+                const std::vector<SegmentSpec> &specs) {
+  llvm::StringMap<int> segmentIndex;
+  for (size_t i = 0; i < specs.size(); ++i)
+    segmentIndex[specs[i].name] = static_cast<int>(i);
+  int numSegments = static_cast<int>(specs.size());
+  int numSteps = static_cast<int>(schedule.steps.size());
+
+  // Each segment's steps must form a forward run and a backward run.
+  std::vector<int> stepSegment(numSteps);
+  std::vector<std::vector<std::pair<int, int>>> runs(numSegments);
+  for (int i = 0; i < numSteps; ++i) {
+    int s = segmentIndex.lookup(schedule.steps[i].segment);
+    stepSegment[i] = s;
+    if (!runs[s].empty() && runs[s].back().second == i - 1)
+      runs[s].back().second = i;
+    else
+      runs[s].push_back({i, i});
+  }
+  for (int s = 0; s < numSegments; ++s)
+    if (runs[s].size() > 2)
+      return makeError("internal error: the steps of " + specs[s].name +
+                       " are not one forward and one backward run");
+
+  // A root buffer only one segment touches is that segment's own.
+  std::vector<int> owner(schedule.buffers.size(), -2);
+  auto touch = [&](int id, int s) {
+    const Buffer &buffer = schedule.buffers[id];
+    int root = buffer.isView() ? buffer.viewOf : id;
+    owner[root] = owner[root] == -2 || owner[root] == s ? s : -1;
+  };
+  for (int i = 0; i < numSteps; ++i)
+    for (const std::vector<int> *ids :
+         {&schedule.steps[i].reads, &schedule.steps[i].writes,
+          &schedule.steps[i].updates})
+      for (int id : *ids)
+        touch(id, stepSegment[i]);
+  for (int result : schedule.results)
+    owner[result] = -1;
+
+  std::vector<SegmentProfile> profiles(numSegments);
+  for (const Buffer &buffer : schedule.buffers) {
+    int s = owner[buffer.id];
+    if (buffer.isView() || s < 0 || buffer.persistent ||
+        buffer.category == Category::Input || runs[s].size() < 2)
+      continue;
+    if (liveness.first[buffer.id] <= runs[s][0].second &&
+        liveness.last[buffer.id] >= runs[s][1].first)
+      profiles[s].kept += buffer.bytes;
+  }
+  // Segments appear in forward order, so "earlier" is a lower index.
+  int64_t keptBefore = 0;
+  for (int s = 0; s < numSegments; ++s) {
+    for (auto [begin, end] : runs[s])
+      for (int i = begin; i <= end; ++i) {
+        profiles[s].peak =
+            std::max(profiles[s].peak, liveness.liveBytes[i] - keptBefore);
+        if (schedule.steps[i].phase == Phase::Recompute) {
+          profiles[s].recomputeSeconds += schedule.steps[i].seconds;
+          profiles[s].recomputeFlops += schedule.steps[i].flops;
+        }
+      }
+    keptBefore += profiles[s].kept;
+  }
+  return profiles;
+}
+
+/// A schedule, its liveness and its layout.
+struct Realized {
+  Schedule schedule;
+  Liveness liveness;
+  int64_t arenaBytes = 0;
+};
+
+Realized realize(func::FuncOp step, const Target &target, bool inPlace) {
+  Realized result;
+  ScheduleOptions scheduleOptions;
+  scheduleOptions.inPlaceConcat = inPlace;
+  result.schedule = buildSchedule(step, target, scheduleOptions);
+  result.liveness = computeLiveness(result.schedule);
+  std::vector<LayoutItem> items;
+  std::vector<int> roots;
+  for (const Buffer &buffer : result.schedule.buffers) {
+    if (buffer.isView())
+      continue;
+    LayoutItem item;
+    item.bytes = buffer.bytes;
+    item.first = std::max(result.liveness.first[buffer.id], 0);
+    item.last = std::max(result.liveness.last[buffer.id], item.first);
+    item.persistent = buffer.persistent;
+    items.push_back(item);
+    roots.push_back(buffer.id);
+  }
+  LayoutResult layout = layoutBuffers(items, target.alignment);
+  for (size_t i = 0; i < roots.size(); ++i)
+    result.schedule.buffers[roots[i]].offset = layout.offsets[i];
+  result.arenaBytes = layout.arenaBytes;
+  return result;
+}
+
+class Planner {
+public:
+  Planner(ModuleOp module, const PlanOptions &options)
+      : module(module), options(options) {}
+
+  llvm::Expected<MemoryPlan> plan();
+  llvm::Expected<int64_t> minimumBudget();
+
+private:
+  llvm::Error profile();
+  std::vector<int> policyChoice(Policy policy) const;
+  llvm::Expected<Realized> realizeOnClone(const std::vector<int> &choice,
+                                          bool inPlace);
+  llvm::Expected<Realized> realizeInPlace(ModuleOp target,
+                                          const std::vector<int> &choice,
+                                          bool inPlace);
+
+  ModuleOp module;
+  PlanOptions options;
+  std::vector<SegmentSpec> specs;
+  std::vector<Segment> segments;
+};
+
+llvm::Error Planner::profile() {
+  func::FuncOp step = trainingStep(module);
+  if (!step)
+    return makeError("the module holds no training step (run tg-autodiff)");
+  specs = segmentSpecs(step);
+  segments.assign(specs.size(), Segment());
+  size_t maxOptions = 0;
+  for (size_t s = 0; s < specs.size(); ++s) {
+    segments[s].name = specs[s].name;
+    segments[s].options.resize(specs[s].optionNames.size());
+    for (size_t o = 0; o < specs[s].optionNames.size(); ++o)
+      segments[s].options[o].name = specs[s].optionNames[o];
+    maxOptions = std::max(maxOptions, specs[s].optionNames.size());
+  }
+  for (size_t k = 0; k < maxOptions; ++k) {
+    std::vector<int> choice(specs.size());
+    for (size_t s = 0; s < specs.size(); ++s)
+      choice[s] = static_cast<int>(
+          std::min(k, specs[s].optionNames.size() - 1));
+    llvm::Expected<Realized> realized = realizeOnClone(choice, true);
+    if (!realized)
+      return realized.takeError();
+    llvm::Expected<std::vector<SegmentProfile>> profiles =
+        profileSegments(realized->schedule, realized->liveness, specs);
+    if (!profiles)
+      return profiles.takeError();
+    for (size_t s = 0; s < specs.size(); ++s) {
+      if (static_cast<size_t>(choice[s]) != k)
+        continue;
+      SegmentOption &option = segments[s].options[k];
+      option.kept = (*profiles)[s].kept;
+      option.peak = (*profiles)[s].peak;
+      option.seconds = (*profiles)[s].recomputeSeconds;
+      option.recomputeFlops = (*profiles)[s].recomputeFlops;
+    }
+  }
+  return llvm::Error::success();
+}
+
+/// The fixed choices of the baseline policies.
+std::vector<int> Planner::policyChoice(Policy policy) const {
+  std::vector<int> choice(specs.size(), 0);
+  if (policy == Policy::All || policy == Policy::Sqrt) {
+    std::vector<size_t> layers;
+    for (size_t s = 0; s < specs.size(); ++s)
+      if (llvm::StringRef(specs[s].name).starts_with("features.denseblock"))
+        layers.push_back(s);
+    // Chen et al.'s sqrt(n) checkpoints on the chain of dense layers: every
+    // ceil(sqrt(n))-th layer keeps its intermediates, the others recompute.
+    size_t stride = policy == Policy::Sqrt
+                        ? static_cast<size_t>(std::ceil(
+                              std::sqrt(static_cast<double>(layers.size()))))
+                        : 0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      size_t s = layers[i];
+      bool checkpoint = stride > 0 && (i + 1) % stride == 0;
+      choice[s] = checkpoint ? 0
+                             : static_cast<int>(specs[s].optionNames.size() - 1);
+    }
+  }
+  return choice;
+}
+
+llvm::Expected<Realized>
+Planner::realizeInPlace(ModuleOp target, const std::vector<int> &choice,
+                        bool inPlace) {
+  if (failed(applyChoice(target, specs, choice)))
+    return makeError("internal error: rematerialization failed");
+  return realize(trainingStep(target), options.target, inPlace);
+}
+
+llvm::Expected<Realized>
+Planner::realizeOnClone(const std::vector<int> &choice, bool inPlace) {
+  OwningOpRef<ModuleOp> clone(module.clone());
+  return realizeInPlace(*clone, choice, inPlace);
+}
+
+llvm::Expected<int64_t> Planner::minimumBudget() {
+  if (llvm::Error error = profile())
+    return std::move(error);
+  int64_t reserve = options.target.reserveBytes;
+  if (options.policy != Policy::Optimal) {
+    llvm::Expected<Realized> realized = realizeOnClone(
+        policyChoice(options.policy), options.policy != Policy::None);
+    if (!realized)
+      return realized.takeError();
+    return realized->arenaBytes + reserve;
+  }
+  Solution smallest = solveMinPeak(segments);
+  llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
+  if (!realized)
+    return realized.takeError();
+  return realized->arenaBytes + reserve;
+}
+
+llvm::Expected<MemoryPlan> Planner::plan() {
+  llvm::Expected<int64_t> minBudget = minimumBudget();
+  if (!minBudget)
+    return minBudget.takeError();
+  int64_t reserve = options.target.reserveBytes;
+  std::optional<int64_t> budget = options.budgetBytes;
+  if (budget && *budget < *minBudget)
+    return llvm::make_error<InfeasibleBudgetError>(*budget, *minBudget);
+
+  std::vector<int> choice = policyChoice(options.policy);
+  bool inPlace = options.policy != Policy::None;
+  if (options.policy == Policy::Optimal && budget) {
+    // Decide under the budget; if the laid-out arena overshoots (alignment,
+    // fragmentation), decide again with the overshoot taken off the limit.
+    int64_t limit = *budget - reserve;
+    for (int attempt = 0;; ++attempt) {
+      Solution solution = solveMinTime(segments, limit);
+      if (!solution.feasible || attempt == 8)
+        return makeError("internal error: no plan within the budget although "
+                         "the smallest plan fits");
+      llvm::Expected<Realized> trial = realizeOnClone(solution.choice, true);
+      if (!trial)
+        return trial.takeError();
+      int64_t overshoot = trial->arenaBytes + reserve - *budget;
+      if (overshoot <= 0) {
+        choice = solution.choice;
+        break;
+      }
+      limit -= overshoot;
+    }
+  }
+
+  llvm::Expected<Realized> realized = realizeInPlace(module, choice, inPlace);
+  if (!realized)
+    return realized.takeError();
+  if (inPlace) {
+    int64_t predicted = predictPeak(segments, choice);
+    if (predicted != realized->liveness.peakBytes)
+      return makeError("internal error: the solver predicted a peak of " +
+                       llvm::Twine(predicted) + " bytes, the schedule has " +
+                       llvm::Twine(realized->liveness.peakBytes));
+  }
+  if (budget && realized->arenaBytes + reserve > *budget)
+    return llvm::make_error<InfeasibleBudgetError>(*budget, *minBudget);
+
+  MemoryPlan plan;
+  plan.policy = options.policy;
+  plan.schedule = std::move(realized->schedule);
+  plan.liveness = std::move(realized->liveness);
+  plan.segments = segments;
+  plan.choice = choice;
+  plan.arenaBytes = realized->arenaBytes;
+  plan.reserveBytes = reserve;
+  plan.predictedPeakBytes = plan.liveness.peakBytes + reserve;
+  plan.minBudgetBytes = *minBudget;
+  plan.budgetBytes = budget;
+  for (const Step &step : plan.schedule.steps) {
+    plan.stepSeconds += step.seconds;
+    switch (step.phase) {
+    case Phase::Forward:
+      plan.forwardFlops += step.flops;
+      break;
+    case Phase::Backward:
+    case Phase::Update:
+      plan.backwardFlops += step.flops;
+      break;
+    case Phase::Recompute:
+      plan.recomputeFlops += step.flops;
+      plan.recomputeSeconds += step.seconds;
+      break;
+    }
+  }
+  for (size_t s = 0; s < specs.size(); ++s)
+    if (choice[s] != 0)
+      plan.recomputedLayers.push_back(specs[s].name);
+  return plan;
+}
+
+} // namespace
+
+llvm::Expected<MemoryPlan> densenet::plan::planMemory(ModuleOp module,
+                                                      const PlanOptions &options) {
+  return Planner(module, options).plan();
+}
+
+llvm::Expected<int64_t>
+densenet::plan::minimumBudget(ModuleOp module, const PlanOptions &options) {
+  return Planner(module, options).minimumBudget();
+}

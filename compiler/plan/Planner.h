@@ -1,0 +1,89 @@
+//===- Planner.h - Memory plans for training steps --------------*- C++ -*-===//
+//
+// Turns a verified training step into a memory plan: which intermediates to
+// recompute (by policy, or the optimum under a byte budget), the schedule
+// with recomputation in place, every buffer's arena offset, and the
+// predicted peak and time. The IR is rewritten with tg-rematerialize; the
+// plan's numbers come from simulating the final schedule, and the solver's
+// prediction is checked against that simulation.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_COMPILER_PLAN_PLANNER_H
+#define DENSENET_COMPILER_PLAN_PLANNER_H
+
+#include "compiler/Targets.h"
+#include "compiler/plan/Schedule.h"
+#include "compiler/plan/Solver.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <optional>
+
+namespace densenet::plan {
+
+/// optimal: least recompute time under the budget. keep: nothing
+/// recomputed. none: the naive baseline, nothing recomputed and every
+/// concatenation copied. all: every dense layer recomputed (TensorFlow's
+/// recompute_grad). sqrt: Chen et al.'s sqrt(n) checkpoints.
+enum class Policy { Optimal, Keep, None, All, Sqrt };
+llvm::StringRef stringifyPolicy(Policy policy);
+
+struct PlanOptions {
+  Policy policy = Policy::Optimal;
+  std::optional<int64_t> budgetBytes; // none: unlimited
+  Target target;
+};
+
+struct MemoryPlan {
+  Policy policy = Policy::Optimal;
+  Schedule schedule;
+  Liveness liveness;
+  std::vector<Segment> segments;
+  std::vector<int> choice;              // option per segment
+  int64_t arenaBytes = 0;
+  int64_t reserveBytes = 0;
+  int64_t predictedPeakBytes = 0;       // max live bytes + reserve
+  int64_t minBudgetBytes = 0;           // smallest budget this policy fits
+  std::optional<int64_t> budgetBytes;
+  double stepSeconds = 0;               // roofline time of every step
+  double recomputeSeconds = 0;
+  int64_t forwardFlops = 0, backwardFlops = 0, recomputeFlops = 0;
+  std::vector<std::string> recomputedLayers; // segments that recompute
+
+  double fragmentation() const {
+    int64_t live = predictedPeakBytes - reserveBytes;
+    return live > 0 ? double(arenaBytes) / double(live) - 1.0 : 0.0;
+  }
+};
+
+/// The error planMemory returns when the budget is below the smallest one
+/// the policy can meet; the driver turns it into advice.
+class InfeasibleBudgetError : public llvm::ErrorInfo<InfeasibleBudgetError> {
+public:
+  static char ID;
+  InfeasibleBudgetError(int64_t budgetBytes, int64_t minBudgetBytes)
+      : budgetBytes(budgetBytes), minBudgetBytes(minBudgetBytes) {}
+  void log(llvm::raw_ostream &os) const override;
+  std::error_code convertToErrorCode() const override {
+    return llvm::inconvertibleErrorCode();
+  }
+  int64_t budgetBytes;
+  int64_t minBudgetBytes;
+};
+
+/// Plans the training step in `module` (built by tg-autodiff) and rewrites
+/// it with the chosen recomputation. Fails with InfeasibleBudgetError when
+/// the budget cannot be met.
+llvm::Expected<MemoryPlan> planMemory(mlir::ModuleOp module,
+                                      const PlanOptions &options);
+
+/// The smallest budget any plan of the policy fits (arena plus reserve).
+/// The module is not changed.
+llvm::Expected<int64_t> minimumBudget(mlir::ModuleOp module,
+                                      const PlanOptions &options);
+
+} // namespace densenet::plan
+
+#endif // DENSENET_COMPILER_PLAN_PLANNER_H

@@ -1,0 +1,220 @@
+//===- Solver.cpp - Optimal rematerialization over segments ---------------===//
+//
+// Both solvers walk the segments in forward order. A partial choice is
+// summarised by the bytes it keeps (which later segments pay) and by the
+// objective so far.
+//
+//===----------------------------------------------------------------------===//
+
+#include "compiler/plan/Solver.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+
+using namespace densenet::plan;
+
+namespace {
+
+/// One frontier entry: a partial choice up to some segment.
+struct State {
+  int64_t kept;     // bytes kept by the segments chosen so far
+  double cost;      // objective so far (seconds, or peak bytes)
+  int64_t peak;     // peak so far
+  int parent;       // index into the previous frontier
+  int option;       // option chosen for this segment
+};
+
+/// Min-peak: one state that keeps more and has no lower peak so far than
+/// another can never lead to a smaller peak, so only the Pareto frontier of
+/// (kept, peak) survives; it stays small because minimising the peak pushes
+/// every state towards keeping little.
+/// Keeps the states no other state beats in both kept bytes and cost;
+/// among equal costs, the smaller peak.
+std::vector<State> paretoFront(std::vector<State> states) {
+  std::sort(states.begin(), states.end(), [](const State &a, const State &b) {
+    if (a.kept != b.kept)
+      return a.kept < b.kept;
+    if (a.cost != b.cost)
+      return a.cost < b.cost;
+    return a.peak < b.peak;
+  });
+  std::vector<State> front;
+  for (const State &state : states)
+    if (front.empty() || state.cost < front.back().cost)
+      front.push_back(state);
+  return front;
+}
+
+template <typename CostOf>
+Solution solve(const std::vector<Segment> &segments, int64_t limit,
+               CostOf costOf) {
+  std::vector<std::vector<State>> frontiers;
+  std::vector<State> current = {{0, 0.0, 0, -1, -1}};
+  for (const Segment &segment : segments) {
+    assert(!segment.options.empty() && "a segment needs an option");
+    std::vector<State> next;
+    for (int s = 0; s < static_cast<int>(current.size()); ++s) {
+      const State &state = current[s];
+      for (int o = 0; o < static_cast<int>(segment.options.size()); ++o) {
+        const SegmentOption &option = segment.options[o];
+        int64_t peakHere = state.kept + option.peak;
+        if (peakHere > limit)
+          continue;
+        State child;
+        child.kept = state.kept + option.kept;
+        child.peak = std::max(state.peak, peakHere);
+        child.cost = costOf(state, option, child.peak);
+        child.parent = s;
+        child.option = o;
+        next.push_back(child);
+      }
+    }
+    frontiers.push_back(std::move(current));
+    current = paretoFront(std::move(next));
+    if (current.empty())
+      return Solution{};
+  }
+  // The best final state, then its choices back to the first segment.
+  auto best = std::min_element(current.begin(), current.end(),
+                               [](const State &a, const State &b) {
+                                 if (a.cost != b.cost)
+                                   return a.cost < b.cost;
+                                 return a.peak < b.peak;
+                               });
+  Solution solution;
+  solution.feasible = true;
+  solution.peak = best->peak;
+  solution.choice.assign(segments.size(), 0);
+  // Walk back through the stored frontiers.
+  int index = static_cast<int>(best - current.begin());
+  std::vector<State> *layer = &current;
+  for (int p = static_cast<int>(segments.size()) - 1; p >= 0; --p) {
+    const State &chosen = (*layer)[index];
+    solution.choice[p] = chosen.option;
+    index = chosen.parent;
+    layer = &frontiers[p];
+  }
+  for (int p = 0; p < static_cast<int>(segments.size()); ++p)
+    solution.seconds += segments[p].options[solution.choice[p]].seconds;
+  return solution;
+}
+
+} // namespace
+
+int64_t densenet::plan::predictPeak(const std::vector<Segment> &segments,
+                                    const std::vector<int> &choice) {
+  int64_t kept = 0, peak = 0;
+  for (size_t p = 0; p < segments.size(); ++p) {
+    const SegmentOption &option = segments[p].options[choice[p]];
+    peak = std::max(peak, kept + option.peak);
+    kept += option.kept;
+  }
+  return peak;
+}
+
+namespace {
+
+/// Least recompute time with kept bytes rounded up to `unit`-byte units and
+/// every constraint relaxed by `slack` bytes. Returns the choice and its
+/// rounded objective; infeasible when no choice passes.
+Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
+                      int64_t unit, int64_t slack) {
+  constexpr double kUnreachable = std::numeric_limits<double>::infinity();
+  int64_t capacity = limit + slack;
+  if (capacity < 0)
+    return Solution{};
+  size_t states = static_cast<size_t>(capacity / unit) + 1;
+  std::vector<double> cost(states, kUnreachable), next(states);
+  cost[0] = 0;
+  // choices[p][r]: the option that reached r units after segment p.
+  std::vector<std::vector<uint8_t>> choices(segments.size());
+  for (size_t p = 0; p < segments.size(); ++p) {
+    const std::vector<SegmentOption> &options = segments[p].options;
+    std::fill(next.begin(), next.end(), kUnreachable);
+    choices[p].assign(states, 0xFF);
+    for (size_t r = 0; r < states; ++r) {
+      if (cost[r] == kUnreachable)
+        continue;
+      int64_t prefix = static_cast<int64_t>(r) * unit;
+      for (size_t o = 0; o < options.size(); ++o) {
+        if (prefix + options[o].peak > capacity)
+          continue;
+        size_t to = r + static_cast<size_t>((options[o].kept + unit - 1) / unit);
+        if (to >= states)
+          continue;
+        double value = cost[r] + options[o].seconds;
+        if (value < next[to]) {
+          next[to] = value;
+          choices[p][to] = static_cast<uint8_t>(o);
+        }
+      }
+    }
+    cost.swap(next);
+  }
+  size_t best = 0;
+  for (size_t r = 1; r < states; ++r)
+    if (cost[r] < cost[best])
+      best = r;
+  if (cost[best] == kUnreachable)
+    return Solution{};
+  Solution solution;
+  solution.feasible = true;
+  solution.seconds = cost[best];
+  solution.choice.assign(segments.size(), 0);
+  size_t r = best;
+  for (size_t p = segments.size(); p-- > 0;) {
+    int option = choices[p][r];
+    solution.choice[p] = option;
+    r -= static_cast<size_t>(
+        (segments[p].options[option].kept + unit - 1) / unit);
+  }
+  return solution;
+}
+
+} // namespace
+
+Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
+                                      int64_t limit) {
+  if (limit < 0)
+    return Solution{};
+  // Refine the unit until the rounded plan is proven optimal; at most
+  // 2^18 states, well under a second for the deepest presets.
+  Solution best;
+  int64_t slackUnits = static_cast<int64_t>(segments.size());
+  for (int64_t states : {int64_t(1) << 16, int64_t(1) << 18}) {
+    int64_t unit = std::max<int64_t>(1, (limit + states - 1) / states);
+    Solution upper = solveRounded(segments, limit, unit, 0);
+    Solution lower = solveRounded(segments, limit, unit,
+                                  unit == 1 ? 0 : slackUnits * unit);
+    if (!lower.feasible)
+      return Solution{}; // not even the relaxation fits: nothing does
+    if (upper.feasible) {
+      best = upper;
+      best.lowerBoundSeconds = lower.seconds;
+      // Costs are sums of the same doubles; allow for summation order.
+      if (upper.seconds <= lower.seconds * (1 + 1e-12) + 1e-15)
+        break;
+    }
+    if (unit == 1)
+      break;
+  }
+  if (!best.feasible)
+    return best;
+  best.peak = predictPeak(segments, best.choice);
+  best.seconds = 0;
+  for (size_t p = 0; p < segments.size(); ++p)
+    best.seconds += segments[p].options[best.choice[p]].seconds;
+  best.lowerBoundSeconds = std::min(best.lowerBoundSeconds, best.seconds);
+  return best;
+}
+
+Solution densenet::plan::solveMinPeak(const std::vector<Segment> &segments) {
+  Solution solution =
+      solve(segments, std::numeric_limits<int64_t>::max(),
+            [](const State &, const SegmentOption &, int64_t peak) {
+              return static_cast<double>(peak);
+            });
+  solution.lowerBoundSeconds = solution.seconds;
+  return solution;
+}

@@ -1,0 +1,74 @@
+//===- Solver.h - Optimal rematerialization over segments -------*- C++ -*-===//
+//
+// The decision problem, free of IR. A training step is a sequence of
+// segments (stem, dense layers, transitions, classifier) in forward order;
+// each has options (keep its intermediates, recompute some, recompute all).
+// With the forward pass in order, the backward pass in reverse and
+// recomputation inside a segment's own backward, the bytes live during
+// segment p are
+//
+//     sum over j < p of kept_j(d_j)  +  peak_p(d_p)
+//
+// where kept_j is what segment j holds from its forward to its backward and
+// peak_p the most that is live during p's own steps apart from what earlier
+// segments keep (shared buffers, p's own working set). A plan fits a limit
+// when every such sum does.
+//
+// solveMinTime minimises the summed recompute time subject to that by
+// dynamic programming over the bytes kept so far, counted in units of u
+// bytes. Rounding each kept size up to units gives a plan that certainly
+// fits (an upper bound on the optimum); allowing P units of slack gives a
+// relaxation every fitting plan satisfies (a lower bound). When the two
+// agree the plan is optimal; the unit is refined until they do (u = 1 is
+// exact), and a remaining gap is reported.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_COMPILER_PLAN_SOLVER_H
+#define DENSENET_COMPILER_PLAN_SOLVER_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace densenet::plan {
+
+struct SegmentOption {
+  std::string name;     // "keep", "recompute-norm-relu", "recompute-layer"
+  int64_t kept = 0;     // bytes held from the forward to the backward
+  int64_t peak = 0;     // most bytes live during the segment's steps,
+                        // excluding what earlier segments keep
+  double seconds = 0;   // recompute time this option adds
+  int64_t recomputeFlops = 0;
+};
+
+struct Segment {
+  std::string name;
+  std::vector<SegmentOption> options; // options[0] keeps everything
+};
+
+struct Solution {
+  bool feasible = false;
+  std::vector<int> choice; // option index per segment
+  int64_t peak = 0;        // predicted most live bytes
+  double seconds = 0;      // summed recompute time
+  /// Proven bound: no fitting plan recomputes for less than this. Equal to
+  /// `seconds` when the solution is proven optimal.
+  double lowerBoundSeconds = 0;
+};
+
+/// The peak of a given choice: max over p of (kept before p + peak_p).
+int64_t predictPeak(const std::vector<Segment> &segments,
+                    const std::vector<int> &choice);
+
+/// The choice with the least recompute time whose peak is at most `limit`
+/// (ties: the smaller peak); infeasible when none fits.
+Solution solveMinTime(const std::vector<Segment> &segments, int64_t limit);
+
+/// The choice with the smallest peak (ties: the least time), by dynamic
+/// programming over the Pareto frontier of (bytes kept, peak so far).
+Solution solveMinPeak(const std::vector<Segment> &segments);
+
+} // namespace densenet::plan
+
+#endif // DENSENET_COMPILER_PLAN_SOLVER_H
