@@ -23,12 +23,14 @@ static Type activationType(MLIRContext &context, DType dtype) {
   llvm_unreachable("unknown dtype");
 }
 
-OwningOpRef<ModuleOp> densenet::buildDnModule(MLIRContext &context,
-                                              const ModelSpec &spec) {
+llvm::Expected<OwningOpRef<ModuleOp>>
+densenet::buildDnModule(MLIRContext &context, const ModelSpec &spec) {
+  if (llvm::Error error = validateModelSpec(spec))
+    return std::move(error);
   context.loadDialect<dn::DNDialect, func::FuncDialect>();
   llvm::Expected<std::vector<StageShape>> stages = computeStageShapes(spec);
-  assert(stages && "buildDnModule needs a validated spec");
-  llvm::consumeError(stages.takeError());
+  if (!stages)
+    return stages.takeError();
 
   Type element = activationType(context, spec.dtype);
   int64_t batch = spec.batchSize;
@@ -92,5 +94,5 @@ OwningOpRef<ModuleOp> densenet::buildDnModule(MLIRContext &context,
   Value logits =
       builder.create<dn::ClassifierOp>(loc, logitsType, "classifier", x);
   builder.create<func::ReturnOp>(loc, logits);
-  return module;
+  return std::move(module);
 }

@@ -12,9 +12,9 @@ namespace densenet {
 
 /// Builds a module holding one `func.func` named after the model: it takes
 /// the input batch (NCHW, the model's dtype) and returns the logits, and its
-/// body is the network in the dn dialect. `spec` must be validated.
-mlir::OwningOpRef<mlir::ModuleOp> buildDnModule(mlir::MLIRContext &context,
-                                                const ModelSpec &spec);
+/// body is the network in the dn dialect. Fails if `spec` does not validate.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+buildDnModule(mlir::MLIRContext &context, const ModelSpec &spec);
 
 } // namespace densenet
 

@@ -1,6 +1,7 @@
 //===- Driver.cpp - The densenetc pipeline --------------------------------===//
 
 #include "compiler/Driver.h"
+#include "compiler/Support.h"
 
 #include "compiler/BuildDn.h"
 #include "compiler/Sizes.h"
@@ -26,10 +27,6 @@
 using namespace mlir;
 using namespace densenet;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 message.str());
-}
 
 llvm::Expected<ModelSpec>
 densenet::resolveModelSpec(const DriverOptions &options) {
@@ -87,7 +84,10 @@ enum class Stage { Dn, Forward, Training };
 static llvm::Expected<OwningOpRef<ModuleOp>>
 buildModule(MLIRContext &context, const ModelSpec &spec,
             const DriverOptions &options, Stage stage) {
-  OwningOpRef<ModuleOp> module = buildDnModule(context, spec);
+  llvm::Expected<OwningOpRef<ModuleOp>> built = buildDnModule(context, spec);
+  if (!built)
+    return built.takeError();
+  OwningOpRef<ModuleOp> module = std::move(*built);
   if (failed(verify(*module)))
     return makeError("internal error: the dn module does not verify");
   if (stage == Stage::Dn)

@@ -1,6 +1,7 @@
 //===- ModelSpec.cpp - Parse and validate DenseNet model descriptions -----===//
 
 #include "compiler/ModelSpec.h"
+#include "compiler/Support.h"
 
 #include "dialects/Common/Shapes.h"
 
@@ -18,10 +19,6 @@ using namespace densenet;
 using llvm::StringRef;
 using Json = nlohmann::json;
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 message.str());
-}
 
 std::string densenet::formatNumber(double value) {
   char buffer[32];
@@ -290,6 +287,17 @@ private:
   std::string origin;
 };
 
+/// The useful tail of nlohmann's "[json.exception.parse_error.101] parse
+/// error at line 3, column 5: syntax error while parsing ...".
+std::string jsonErrorText(const nlohmann::json::exception &error) {
+  std::string what = error.what();
+  size_t colon = what.find(": ");
+  if (colon != std::string::npos)
+    return what.substr(colon + 2);
+  size_t bracket = what.find("] ");
+  return bracket != std::string::npos ? what.substr(bracket + 2) : what;
+}
+
 /// 1-based line and column of a byte offset, for syntax errors.
 std::pair<size_t, size_t> lineAndColumn(StringRef text, size_t offset) {
   offset = std::min(offset, text.size());
@@ -336,14 +344,12 @@ llvm::Expected<ModelSpec> densenet::parseModelSpec(StringRef text,
     // nlohmann's byte is one past the offending character.
     size_t offset = error.byte > 0 ? error.byte - 1 : 0;
     auto [line, column] = lineAndColumn(text, offset);
-    std::string what = error.what();
-    // Keep the useful tail of "[json.exception.parse_error.101] parse error
-    // at line 3, column 5: syntax error while parsing ...".
-    size_t colon = what.find(": ");
-    if (colon != std::string::npos)
-      what = what.substr(colon + 2);
     return makeError(origin + ":" + llvm::Twine(line) + ":" +
-                     llvm::Twine(column) + ": invalid JSON: " + what);
+                     llvm::Twine(column) +
+                     ": invalid JSON: " + jsonErrorText(error));
+  } catch (const Json::exception &error) {
+    // Numbers beyond a double's range (1e400) and the like: no position.
+    return makeError(origin + ": invalid JSON: " + jsonErrorText(error));
   }
   if (!duplicate.empty())
     return makeError(origin + ": key '" + duplicate +
@@ -555,7 +561,10 @@ densenet::computeStageShapes(const ModelSpec &spec) {
           " transitions: the spatial size reaches 0 at " + transition +
           " (its input is " + llvm::Twine(inHeight) + "x" +
           llvm::Twine(inWidth) +
-          "); use a larger input, fewer blocks, or the cifar stem");
+          "); use a larger input" +
+          (spec.stem == StemKind::ImageNet
+               ? ", fewer blocks, or the cifar stem"
+               : " or fewer blocks"));
     stages.push_back({transition, channels, height, width});
   }
   return stages;

@@ -34,7 +34,7 @@ ForwardStats densenet::computeForwardStats(ModuleOp forward) {
     auto cost = dyn_cast<tg::CostOpInterface>(op);
     if (!cost)
       return;
-    OpCost entry{op->getAttrOfType<StringAttr>("name").str(),
+    OpCost entry{tg::getLayerName(op).str(),
                  op->getName().getStringRef().str(), cost.getFlops(),
                  cost.getBytesRead(), cost.getBytesWritten()};
     // Updates rewrite persistent state in place: no new bytes.

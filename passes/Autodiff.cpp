@@ -17,6 +17,8 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cmath>
+
 namespace densenet {
 #define GEN_PASS_DEF_TGAUTODIFF
 #include "passes/Passes.h.inc"
@@ -54,7 +56,7 @@ public:
 
 private:
   LogicalResult checkForwardGraph();
-  void computeActivity();
+  void computeActivity(Value logits);
   LogicalResult differentiate(Operation *op);
 
   /// The gradient of `value` as a tensor; `name` names a slice if one is
@@ -70,9 +72,6 @@ private:
   void contributeToParameter(Value parameter, Value gradient);
 
   bool isActive(Value value) const { return active.contains(value); }
-  StringAttr nameOf(Operation *op) const {
-    return op->getAttrOfType<StringAttr>("name");
-  }
 
   func::FuncOp function;
   OpBuilder builder;
@@ -92,10 +91,13 @@ LogicalResult TrainingStepBuilder::checkForwardGraph() {
   if (!function.getBody().hasOneBlock())
     return function.emitError("needs a single-block forward graph");
   auto result = function.getFunctionType().getResults();
-  if (result.size() != 1 || !isa<RankedTensorType>(result[0]) ||
-      cast<RankedTensorType>(result[0]).getRank() != 2)
-    return function.emitError(
-        "must return exactly the logits (a rank-2 tensor) to be trained");
+  auto logits = result.size() == 1 ? dyn_cast<RankedTensorType>(result[0])
+                                   : RankedTensorType();
+  if (!logits || logits.getRank() != 2 || !logits.hasStaticShape() ||
+      !(logits.getElementType().isF32() || logits.getElementType().isBF16() ||
+        logits.getElementType().isF16()))
+    return function.emitError("must return exactly the logits (a static "
+                              "rank-2 f32, bf16 or f16 tensor) to be trained");
   for (Operation &op : function.getBody().front()) {
     if (isa<func::ReturnOp>(op))
       continue;
@@ -108,23 +110,50 @@ LogicalResult TrainingStepBuilder::checkForwardGraph() {
   return success();
 }
 
-/// A value is active when a parameter is upstream of it: only active values
-/// need gradients.
-void TrainingStepBuilder::computeActivity() {
+/// A value is active when a parameter is upstream of it and the logits
+/// downstream: only active values need gradients, and only their uses
+/// contribute one.
+void TrainingStepBuilder::computeActivity(Value logits) {
+  DenseSet<Value> fromParameters;
   for (Operation &op : function.getBody().front()) {
     if (isa<tg::ParameterOp>(op)) {
-      active.insert(op.getResult(0));
+      fromParameters.insert(op.getResult(0));
       continue;
     }
     // Running statistics are state, not a function of the parameters that
     // gradients flow through.
     if (op.hasTrait<tg::UpdateOp>())
       continue;
-    if (llvm::any_of(op.getOperands(),
-                     [&](Value operand) { return isActive(operand); }))
+    if (llvm::any_of(op.getOperands(), [&](Value operand) {
+          return fromParameters.contains(operand);
+        }))
       for (Value result : op.getResults())
-        active.insert(result);
+        fromParameters.insert(result);
   }
+  DenseSet<Value> toLogits = {logits};
+  for (Operation &op : llvm::reverse(function.getBody().front())) {
+    if (op.hasTrait<tg::UpdateOp>() || isa<func::ReturnOp>(op))
+      continue;
+    if (llvm::any_of(op.getResults(),
+                     [&](Value result) { return toLogits.contains(result); }))
+      for (Value operand : op.getOperands())
+        toLogits.insert(operand);
+  }
+  for (Value value : fromParameters)
+    if (toLogits.contains(value))
+      active.insert(value);
+}
+
+/// Uses of `value` that will contribute a gradient: those by an op with an
+/// active result.
+static unsigned countContributingUses(Value value,
+                                      const DenseSet<Value> &active) {
+  unsigned count = 0;
+  for (Operation *user : value.getUsers())
+    if (llvm::any_of(user->getResults(),
+                     [&](Value result) { return active.contains(result); }))
+      ++count;
+  return count;
 }
 
 Value TrainingStepBuilder::gradientOf(Value value, StringRef name) {
@@ -163,6 +192,15 @@ void TrainingStepBuilder::aliasGradient(Value value, unsigned buffer,
                                         int64_t offset, StringRef name) {
   if (!isActive(value))
     return;
+  if (isa_and_nonnull<tg::ParameterOp>(value.getDefiningOp())) {
+    // A parameter's gradient is a buffer of its own (the optimizer reads
+    // it whole), so it takes a copy of its channel range.
+    Value slice = builder.create<tg::SliceOp>(
+        value.getLoc(), value.getType(), builder.getStringAttr(name),
+        buffers[buffer], builder.getI64IntegerAttr(offset));
+    addGradient(value, slice, name);
+    return;
+  }
   auto it = gradients.find(value);
   if (it != gradients.end()) {
     // A consumer processed earlier produced a gradient of its own: move it
@@ -212,7 +250,7 @@ void TrainingStepBuilder::contributeToParameter(Value parameter,
 }
 
 LogicalResult TrainingStepBuilder::differentiate(Operation *op) {
-  StringRef name = nameOf(op) ? nameOf(op).getValue() : StringRef();
+  StringRef name = tg::getLayerName(op);
   Location loc = op->getLoc();
   auto strAttr = builder.getStringAttr(name);
 
@@ -332,7 +370,11 @@ LogicalResult TrainingStepBuilder::differentiate(Operation *op) {
                       name);
         return success();
       })
-      .Default([&](Operation *other) {
+      .Default([&](Operation *other) -> LogicalResult {
+        if (llvm::none_of(other->getResults(), [&](Value result) {
+              return gradients.count(result);
+            }))
+          return success();
         return other->emitOpError("has no gradient rule");
       });
 }
@@ -350,11 +392,11 @@ LogicalResult TrainingStepBuilder::build() {
   SmallVector<Operation *> forwardOps;
   for (Operation &op : body.without_terminator())
     forwardOps.push_back(&op);
-  computeActivity();
+  computeActivity(logits);
   for (Operation *op : forwardOps)
     if (auto parameter = dyn_cast<tg::ParameterOp>(op))
       pendingContributions[parameter.getResult()] =
-          llvm::range_size(parameter.getResult().getUses());
+          countContributingUses(parameter.getResult(), active);
 
   // New arguments: the labels of the batch and the step's learning rate.
   auto labelsType = RankedTensorType::get({logitsType.getDimSize(0)},
@@ -384,7 +426,7 @@ LogicalResult TrainingStepBuilder::build() {
   for (Operation *op : forwardOps)
     if (isa<tg::ParameterOp>(op) && !updatedParameters.contains(op->getResult(0)))
       return op->emitOpError("'")
-             << nameOf(op).getValue()
+             << tg::getLayerName(op)
              << "' receives no gradient from the loss: it would never be "
                 "trained";
 
@@ -400,7 +442,8 @@ struct TgAutodiffPass : densenet::impl::TgAutodiffBase<TgAutodiffPass> {
   using TgAutodiffBase::TgAutodiffBase;
 
   void runOnOperation() override {
-    if (momentum < 0.0 || momentum > 1.0 || weightDecay < 0.0) {
+    if (!(momentum >= 0.0 && momentum <= 1.0) ||
+        !(std::isfinite(weightDecay) && weightDecay >= 0.0)) {
       getOperation().emitError("tg-autodiff needs momentum in [0, 1] and "
                                "weight-decay >= 0");
       return signalPassFailure();
@@ -413,7 +456,8 @@ struct TgAutodiffPass : densenet::impl::TgAutodiffBase<TgAutodiffPass> {
     SgdSettings settings{momentum, weightDecay, nesterov, decayNormAndBias};
     for (auto function :
          llvm::to_vector(getOperation().getOps<func::FuncOp>()))
-      if (failed(TrainingStepBuilder(function, settings).build()))
+      if (!function.isDeclaration() &&
+          failed(TrainingStepBuilder(function, settings).build()))
         return signalPassFailure();
   }
 };

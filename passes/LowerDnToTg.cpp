@@ -294,6 +294,7 @@ struct DnLowerToTgPass
     ConversionTarget target(*context);
     target.addIllegalDialect<dn::DNDialect>();
     target.addLegalDialect<tg::TGDialect>();
+    // func ops and anything else outside dn stay as they are.
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
 
     RewritePatternSet patterns(context);

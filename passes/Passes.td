@@ -10,10 +10,12 @@ def DnLowerToTg : Pass<"dn-lower-to-tg", "::mlir::ModuleOp"> {
   let description = [{
     Expands every `dn` op into the `tg` tensor ops it stands for and declares
     its parameters (`tg.parameter`) and batch-norm running statistics
-    (`tg.state`) under torchvision's state-dict names. Dense blocks are
-    inlined: each dense layer reads a `tg.concat` of the block input and all
-    earlier layer outputs, and the block result is the concatenation of all of
-    them. The result is the model's forward graph in training mode.
+    (`tg.state`) under torchvision's state-dict names, and each batch norm's
+    `tg.running_stats_update`. Dense blocks are inlined as a chain: each
+    dense layer reads the features gathered so far and ends in a two-operand
+    `tg.concat` of them and its new channels, so the block result is the
+    last layer's concat. The result is the model's forward graph in training
+    mode.
 
     Example: `dn.transition "features.transition1" (%x)` becomes
     `tg.batch_norm "features.transition1.norm"`, `tg.relu`, a 1x1

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/plan/Planner.h"
+#include "compiler/Support.h"
 
 #include "compiler/Sizes.h"
 #include "compiler/plan/Layout.h"
@@ -57,10 +58,6 @@ llvm::StringRef densenet::plan::stringifyPolicy(Policy policy) {
   llvm_unreachable("unknown policy");
 }
 
-static llvm::Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 message.str());
-}
 
 namespace {
 

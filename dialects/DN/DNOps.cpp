@@ -26,9 +26,25 @@ static LogicalResult verifyStatic(Operation *op, Type type, StringRef what) {
   if (!tensor.hasStaticShape())
     return op->emitOpError() << what << " must have a static shape, got "
                              << type;
-  for (int64_t dim : tensor.getShape())
+  // Bounded like tg's shapes (TGVerify.h), so lowering never overflows.
+  constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
+  for (int64_t dim : tensor.getShape()) {
     if (dim <= 0)
       return op->emitOpError() << what << " has an empty dimension: " << type;
+    if (dim > kMaxDimension)
+      return op->emitOpError() << what << " has a dimension above "
+                               << kMaxDimension << ": " << type;
+  }
+  return success();
+}
+
+/// Training-mode batch norm needs two values per channel for a variance.
+static LogicalResult verifyBatchNormSamples(Operation *op,
+                                            RankedTensorType input) {
+  if (input.getDimSize(0) * input.getDimSize(2) * input.getDimSize(3) < 2)
+    return op->emitOpError("normalizes ")
+           << input << " with one value per channel; batch norm needs at "
+           << "least two (a larger batch or spatial size)";
   return success();
 }
 
@@ -74,6 +90,9 @@ LogicalResult StemOp::verify() {
   using namespace geometry;
   if (getKind() == StemKind::imagenet) {
     apply(kImageNetConvKernel, kImageNetConvStride, kImageNetConvPadding);
+    if (height > 0 && width > 0 && in[0] * height * width < 2)
+      return emitOpError("normalizes one value per channel after the 7x7 "
+                         "convolution; batch norm needs at least two");
     apply(kImageNetPoolKernel, kImageNetPoolStride, kImageNetPoolPadding);
   } else {
     apply(kCifarConvKernel, kCifarConvStride, kCifarConvPadding);
@@ -93,10 +112,6 @@ LogicalResult StemOp::verify() {
 //===----------------------------------------------------------------------===//
 // DenseBlockOp
 //===----------------------------------------------------------------------===//
-
-int64_t DenseBlockOp::getNumLayers() {
-  return llvm::range_size(getBody().front().getOps<DenseLayerOp>());
-}
 
 LogicalResult DenseBlockOp::verifyRegions() {
   if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
@@ -120,6 +135,18 @@ LogicalResult DenseBlockOp::verifyRegions() {
     return emitOpError("yields ")
            << yield.getFeatures().getType() << " but the result is "
            << getOutput().getType();
+  // The layers form a chain: each grows the features the previous one
+  // returned, and the block returns the last; the memory planner's block
+  // buffer relies on it.
+  Value features = body.getArgument(0);
+  for (DenseLayerOp layer : body.getOps<DenseLayerOp>()) {
+    if (layer.getInput() != features)
+      return layer.emitOpError("must read the features the previous layer "
+                               "returned (or the block argument, first)");
+    features = layer.getOutput();
+  }
+  if (yield.getFeatures() != features)
+    return yield.emitOpError("must return the last layer's features");
   return success();
 }
 
@@ -147,10 +174,13 @@ LogicalResult DenseLayerOp::verify() {
   if (getGrowthRate() <= 0)
     return emitOpError("must add channels: the output has ")
            << out.getDimSize(1) << ", the input " << in.getDimSize(1);
-  // I64Attr reads back unsigned; the signed value is what a user wrote.
-  if (getBnSizeAttr().getInt() < 0)
-    return emitOpError("bn_size must be >= 0, got ")
+  // I64Attr reads back unsigned; the signed value is what a user wrote. The
+  // upper bound is the model spec's.
+  if (getBnSizeAttr().getInt() < 0 || getBnSizeAttr().getInt() > 64)
+    return emitOpError("bn_size must be in [0, 64], got ")
            << getBnSizeAttr().getInt();
+  if (failed(verifyBatchNormSamples(*this, in)))
+    return failure();
   double rate = getDropRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
     return emitOpError("drop_rate must be in [0, 1), got ") << rate;
@@ -165,6 +195,8 @@ LogicalResult TransitionOp::verify() {
   if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
       failed(verifySameElementType(*this, getInput().getType(),
                                    getOutput().getType())))
+    return failure();
+  if (failed(verifyBatchNormSamples(*this, getInput().getType())))
     return failure();
   double compression = getCompression().convertToDouble();
   if (!(compression > 0.0 && compression <= 1.0))
@@ -199,6 +231,8 @@ LogicalResult ClassifierOp::verify() {
   if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
       failed(verifySameElementType(*this, getInput().getType(),
                                    getOutput().getType())))
+    return failure();
+  if (failed(verifyBatchNormSamples(*this, getInput().getType())))
     return failure();
   if (getOutput().getType().getDimSize(0) !=
       getInput().getType().getDimSize(0))

@@ -79,10 +79,6 @@ def DN_DenseBlockOp : DN_Op<"dense_block", [
     $name `(` $input `)` attr-dict `:` type($input) `->` type($output) $body
   }];
   let hasRegionVerifier = 1;
-  let extraClassDeclaration = [{
-    /// Number of dense layers in the block.
-    int64_t getNumLayers();
-  }];
 }
 
 //===----------------------------------------------------------------------===//

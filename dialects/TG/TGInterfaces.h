@@ -20,6 +20,13 @@ int64_t sumStorageBytes(TypeRange &&types) {
   return bytes;
 }
 
+/// The `name` attribute every tg op carries (its layer or state-dict name),
+/// or "" for an op without one.
+inline llvm::StringRef getLayerName(mlir::Operation *op) {
+  auto name = op->getAttrOfType<mlir::StringAttr>("name");
+  return name ? name.getValue() : llvm::StringRef();
+}
+
 /// Marks ops of the backward pass (gradients, gradient slices and
 /// accumulation).
 template <typename ConcreteType>

@@ -265,10 +265,10 @@ static LogicalResult verifyChannelRange(Operation *op, RankedTensorType whole,
     return op->emitOpError("channel range ")
            << part << " does not match " << whole
            << " in element type, batch or spatial size";
-  if (offset < 0 || offset + part.getDimSize(1) > whole.getDimSize(1))
-    return op->emitOpError("channels [")
-           << offset << ", " << offset + part.getDimSize(1)
-           << ") are outside the buffer's " << whole.getDimSize(1);
+  if (offset < 0 || offset > whole.getDimSize(1) - part.getDimSize(1))
+    return op->emitOpError("a range of ")
+           << part.getDimSize(1) << " channels at offset " << offset
+           << " is outside the buffer's " << whole.getDimSize(1) << " channels";
   return success();
 }
 
@@ -289,9 +289,13 @@ LogicalResult AccumulateOp::verify() {
     return failure();
   auto buffer = cast<RankedTensorType>(getBuffer().getType());
   auto value = cast<RankedTensorType>(getValue().getType());
-  if (buffer.getRank() != 4)
+  if (buffer.getRank() != 4) {
+    if (getOffsetAttr().getInt() != 0)
+      return emitOpError("offset must be 0 unless the buffer is a 4-D "
+                         "feature map");
     return verifySameType(*this, value, buffer,
                           "value and buffer types differ");
+  }
   return verifyChannelRange(*this, buffer, value, getOffsetAttr().getInt());
 }
 

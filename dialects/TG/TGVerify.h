@@ -15,25 +15,56 @@
 
 namespace densenet::tg::detail {
 
-using namespace mlir;
+using llvm::cast;
+using mlir::APFloat;
+using mlir::ArrayRef;
+using mlir::LogicalResult;
+using mlir::Operation;
+using mlir::RankedTensorType;
+using mlir::ShapedType;
+using mlir::SmallVector;
+using mlir::StringRef;
+using mlir::Type;
+using mlir::Value;
+using mlir::failed;
+using mlir::failure;
+using mlir::success;
 
 inline int64_t numElements(Value value) {
   return cast<ShapedType>(value.getType()).getNumElements();
 }
 
+/// Sizes beyond these are refused so that every shape, byte and FLOP count
+/// derived from them fits in int64.
+constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
+constexpr int64_t kMaxElements = int64_t(1) << 48;
+
+/// Static, non-empty shapes of bounded size.
+inline LogicalResult verifyShape(Operation *op, Type type) {
+  auto shaped = cast<ShapedType>(type);
+  if (!shaped.hasStaticShape())
+    return op->emitOpError("needs statically shaped tensors, got ") << type;
+  int64_t elements = 1;
+  for (int64_t dim : shaped.getShape()) {
+    if (dim <= 0 || dim > kMaxDimension)
+      return op->emitOpError("has a dimension outside [1, ")
+             << kMaxDimension << "]: " << type;
+    if (elements > kMaxElements / dim)
+      return op->emitOpError("has more than 2^48 elements: ") << type;
+    elements *= dim;
+  }
+  return success();
+}
+
 inline LogicalResult verifyCommon(Operation *op, StringRef name) {
   if (name.empty())
     return op->emitOpError("needs a non-empty name");
-  auto isStatic = [](Type type) {
-    return cast<ShapedType>(type).hasStaticShape();
-  };
   for (Value value : op->getOperands())
-    if (!isStatic(value.getType()))
-      return op->emitOpError("needs statically shaped tensors, got ")
-             << value.getType();
+    if (failed(verifyShape(op, value.getType())))
+      return failure();
   for (Type type : op->getResultTypes())
-    if (!isStatic(type))
-      return op->emitOpError("needs statically shaped tensors, got ") << type;
+    if (failed(verifyShape(op, type)))
+      return failure();
   return success();
 }
 
@@ -54,10 +85,12 @@ inline LogicalResult verifyWindow(Operation *op, StringRef what,
   if (values.size() != 2)
     return op->emitOpError() << what << " needs 2 values (height, width), got "
                              << values.size();
+  // The upper bound keeps `input + 2 * padding` far from overflow.
+  constexpr int64_t kMaximum = int64_t(1) << 24;
   for (int64_t value : values)
-    if (value < minimum)
-      return op->emitOpError() << what << " values must be >= " << minimum
-                               << ", got " << value;
+    if (value < minimum || value > kMaximum)
+      return op->emitOpError() << what << " values must be in [" << minimum
+                               << ", " << kMaximum << "], got " << value;
   return success();
 }
 

@@ -65,3 +65,33 @@ func.func @foreign_activation(%x: tensor<1x2x2x2xf32>, %dy: tensor<1x2x2x2xf32>)
   %db = tg.relu_grad "b" %dy, %a : (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32>
   return
 }
+
+// -----
+
+// Tests that a parameter may only be updated by tg.sgd_update, as its
+// parameter operand.
+func.func @wrong_update(%d: tensor<4xf32>, %lr: tensor<f32>) attributes {tg.training_step} {
+  %w = tg.parameter "w" : tensor<4xf32>
+  %v = tg.state "w.momentum_buffer" : tensor<4xf32>
+  // expected-error @+1 {{updates 'w', which only tg.sgd_update (as its parameter) may update}}
+  %w1 = tg.accumulate "w" %w, %d offset 0 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  %g = tg.parameter "g" : tensor<4xf32>
+  // expected-error @+2 {{updates 'w.momentum_buffer', which only its optimizer or batch-norm update may update}}
+  // expected-error @+1 {{updates 'g', which only tg.sgd_update (as its parameter) may update}}
+  %v1, %g1 = tg.sgd_update "w" %v, %d, %g, %lr {momentum = 0.9 : f64, weight_decay = 0.0 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+// Tests that two declarations may not share a state-dict name.
+func.func @duplicate_names(%d: tensor<4xf32>, %lr: tensor<f32>) attributes {tg.training_step} {
+  %w = tg.parameter "w" : tensor<4xf32>
+  %v = tg.state "w.momentum_buffer" : tensor<4xf32>
+  %w1, %v1 = tg.sgd_update "w" %w, %d, %v, %lr {momentum = 0.9 : f64, weight_decay = 0.0 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>)
+  // expected-error @+1 {{declares 'w' a second time; state-dict names must be unique}}
+  %w2 = tg.parameter "w" : tensor<4xf32>
+  %v2 = tg.state "w.momentum_buffer2" : tensor<4xf32>
+  %w3, %v3 = tg.sgd_update "w" %w2, %d, %v2, %lr {momentum = 0.9 : f64, weight_decay = 0.0 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}

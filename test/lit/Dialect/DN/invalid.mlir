@@ -122,7 +122,7 @@ func.func @layer_spatial(%x: tensor<1x4x8x8xf32>) {
 func.func @layer_bn_size(%x: tensor<1x4x8x8xf32>) {
   %0 = dn.dense_block "features.denseblock1"(%x) : tensor<1x4x8x8xf32> -> tensor<1x6x8x8xf32> {
   ^bb0(%in: tensor<1x4x8x8xf32>):
-    // expected-error @+1 {{bn_size must be >= 0, got -1}}
+    // expected-error @+1 {{bn_size must be in [0, 64], got -1}}
     %l1 = dn.dense_layer "features.denseblock1.denselayer1"(%in) {bn_size = -1 : i64, drop_rate = 0.0 : f64} : tensor<1x4x8x8xf32> -> tensor<1x6x8x8xf32>
     dn.yield %l1 : tensor<1x6x8x8xf32>
   }
@@ -163,9 +163,45 @@ func.func @transition_channels(%x: tensor<1x10x8x8xf32>) {
 // -----
 
 // Tests that a transition refuses a 1x1 input.
-func.func @transition_too_small(%x: tensor<1x10x1x1xf32>) {
+func.func @transition_too_small(%x: tensor<2x10x1x1xf32>) {
   // expected-error @+1 {{input 1x1 is too small to pool 2x2}}
-  %0 = dn.transition "features.transition3"(%x) {compression = 0.5 : f64} : tensor<1x10x1x1xf32> -> tensor<1x5x1x1xf32>
+  %0 = dn.transition "features.transition3"(%x) {compression = 0.5 : f64} : tensor<2x10x1x1xf32> -> tensor<2x5x1x1xf32>
+  return
+}
+
+// -----
+
+// Tests that a batch norm with one value per channel is refused.
+func.func @one_value_per_channel(%x: tensor<1x10x1x1xf32>) {
+  // expected-error @+1 {{normalizes 'tensor<1x10x1x1xf32>' with one value per channel; batch norm needs at least two}}
+  %0 = dn.classifier "classifier"(%x) : tensor<1x10x1x1xf32> -> tensor<1x10xf32>
+  return
+}
+
+// -----
+
+// Tests that the layers of a block form a chain.
+func.func @not_a_chain(%x: tensor<1x4x8x8xf32>) {
+  %0 = dn.dense_block "features.denseblock1"(%x) : tensor<1x4x8x8xf32> -> tensor<1x6x8x8xf32> {
+  ^bb0(%in: tensor<1x4x8x8xf32>):
+    %l1 = dn.dense_layer "features.denseblock1.denselayer1"(%in) {bn_size = 4 : i64, drop_rate = 0.0 : f64} : tensor<1x4x8x8xf32> -> tensor<1x6x8x8xf32>
+    // expected-error @+1 {{must read the features the previous layer returned (or the block argument, first)}}
+    %l2 = dn.dense_layer "features.denseblock1.denselayer2"(%in) {bn_size = 4 : i64, drop_rate = 0.0 : f64} : tensor<1x4x8x8xf32> -> tensor<1x6x8x8xf32>
+    dn.yield %l2 : tensor<1x6x8x8xf32>
+  }
+  return
+}
+
+// -----
+
+// Tests that the block returns its last layer's features.
+func.func @yield_not_last(%x: tensor<1x4x8x8xf32>) {
+  %0 = dn.dense_block "features.denseblock1"(%x) : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32> {
+  ^bb0(%in: tensor<1x4x8x8xf32>):
+    %l1 = dn.dense_layer "features.denseblock1.denselayer1"(%in) {bn_size = 4 : i64, drop_rate = 0.0 : f64} : tensor<1x4x8x8xf32> -> tensor<1x6x8x8xf32>
+    // expected-error @+1 {{must return the last layer's features}}
+    dn.yield %in : tensor<1x4x8x8xf32>
+  }
   return
 }
 

@@ -29,7 +29,7 @@ func.func @conv_window(%x: tensor<1x3x2x2xf32>, %w: tensor<4x3x7x7xf32>) {
 
 // Tests that strides are positive.
 func.func @conv_stride(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
-  // expected-error @+1 {{stride values must be >= 1, got 0}}
+  // expected-error @+1 {{stride values must be in [1, 16777216], got 0}}
   %0 = tg.conv2d "conv" %x, %w stride [0, 1] pad [1, 1] : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x8x8xf32>
   return
 }
@@ -229,5 +229,24 @@ func.func @parameter_name() {
 func.func @dynamic(%x: tensor<?x4xf32>) {
   // expected-error @+1 {{needs statically shaped tensors, got 'tensor<?x4xf32>'}}
   %0 = tg.relu "relu" %x : tensor<?x4xf32>
+  return
+}
+
+// -----
+
+// Tests that huge padding is refused rather than overflowing the window
+// arithmetic.
+func.func @pad_overflow(%x: tensor<1x3x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error @+1 {{pad values must be in [0, 16777216], got 9223372036854775805}}
+  %0 = tg.conv2d "conv" %x, %w stride [1, 1] pad [9223372036854775805, 1] : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x2x8xf32>
+  return
+}
+
+// -----
+
+// Tests that dimensions are bounded, so channel sums cannot overflow.
+func.func @huge_dimension(%a: tensor<1x4611686018427387904x1x1xf32>) {
+  // expected-error @+1 {{has a dimension outside [1, 2147483647]}}
+  %0 = tg.relu "relu" %a : tensor<1x4611686018427387904x1x1xf32>
   return
 }

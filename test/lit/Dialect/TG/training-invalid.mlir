@@ -74,7 +74,7 @@ func.func @linear_grad_weight(%dy: tensor<2x5xf32>, %x: tensor<2x4xf32>, %w: ten
 
 // Tests that a slice stays inside its buffer.
 func.func @slice_range(%b: tensor<2x8x4x4xf32>) {
-  // expected-error @+1 {{channels [6, 10) are outside the buffer's 8}}
+  // expected-error @+1 {{a range of 4 channels at offset 6 is outside the buffer's 8 channels}}
   %0 = tg.slice "layer" %b offset 6 : tensor<2x8x4x4xf32> -> tensor<2x4x4x4xf32>
   return
 }
@@ -112,5 +112,23 @@ func.func @sgd_nesterov(%w: tensor<4xf32>, %lr: tensor<f32>) {
 func.func @sgd_decay(%w: tensor<4xf32>, %lr: tensor<f32>) {
   // expected-error @+1 {{weight_decay must be >= 0}}
   %0:2 = tg.sgd_update "w" %w, %w, %w, %lr {momentum = 0.9 : f64, weight_decay = -1.0 : f64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+// Tests that a channel offset near int64's limit is refused, not wrapped.
+func.func @slice_offset_overflow(%b: tensor<2x8x4x4xf32>) {
+  // expected-error @+1 {{a range of 4 channels at offset 9223372036854775807 is outside the buffer's 8 channels}}
+  %0 = tg.slice "layer" %b offset 9223372036854775807 : tensor<2x8x4x4xf32> -> tensor<2x4x4x4xf32>
+  return
+}
+
+// -----
+
+// Tests that accumulating into a non-feature-map buffer takes offset 0.
+func.func @accumulate_vector_offset(%b: tensor<4xf32>) {
+  // expected-error @+1 {{offset must be 0 unless the buffer is a 4-D feature map}}
+  %0 = tg.accumulate "w" %b, %b offset 7 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return
 }
