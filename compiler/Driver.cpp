@@ -3,19 +3,14 @@
 #include "compiler/Driver.h"
 #include "compiler/Support.h"
 
-#include "compiler/BuildDn.h"
+#include "compiler/Pipeline.h"
 #include "compiler/Sizes.h"
 #include "compiler/Stats.h"
 #include "compiler/plan/PlanWriter.h"
 #include "compiler/plan/Planner.h"
-#include "dialects/DN/DNDialect.h"
-#include "dialects/TG/TGDialect.h"
-#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
-#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -76,38 +71,9 @@ static void listModels(llvm::raw_ostream &os) {
   }
 }
 
-/// How far to take the IR.
-enum class Stage { Dn, Forward, Training };
-
-/// Builds the model's IR up to `stage`. The spec is validated, so a failure
-/// here is a compiler bug; the diagnostic engine has already said where.
-static llvm::Expected<OwningOpRef<ModuleOp>>
-buildModule(MLIRContext &context, const ModelSpec &spec,
-            const DriverOptions &options, Stage stage) {
-  llvm::Expected<OwningOpRef<ModuleOp>> built = buildDnModule(context, spec);
-  if (!built)
-    return built.takeError();
-  OwningOpRef<ModuleOp> module = std::move(*built);
-  if (failed(verify(*module)))
-    return makeError("internal error: the dn module does not verify");
-  if (stage == Stage::Dn)
-    return std::move(module);
-  PassManager pm(&context);
-  pm.addPass(createDnLowerToTg());
-  if (stage == Stage::Training) {
-    TgAutodiffOptions sgd;
-    sgd.momentum = options.momentum;
-    sgd.weightDecay = options.weightDecay;
-    sgd.nesterov = options.nesterov;
-    sgd.decayNormAndBias = options.decayNormAndBias;
-    pm.addPass(createTgAutodiff(sgd));
-    pm.addPass(createTgVerifyTrainingStep());
-  }
-  if (failed(pm.run(*module)))
-    return makeError(stage == Stage::Training
-                         ? "internal error: building the training step failed"
-                         : "internal error: building the forward graph failed");
-  return std::move(module);
+static SgdSettings sgdSettings(const DriverOptions &options) {
+  return {options.momentum, options.weightDecay, options.nesterov,
+          options.decayNormAndBias};
 }
 
 static llvm::Error checkSgdOptions(const DriverOptions &options) {
@@ -172,7 +138,7 @@ static llvm::Expected<int64_t> minBudgetAt(const ModelSpec &spec,
     return std::numeric_limits<int64_t>::max();
   }
   MLIRContext context;
-  auto module = buildModule(context, resized, options, Stage::Training);
+  auto module = buildModule(context, resized, sgdSettings(options), Stage::Training);
   if (!module)
     return module.takeError();
   planOptions.policy = policy;
@@ -273,8 +239,7 @@ static llvm::Error emitPlanning(const DriverOptions &options,
   context.spec = spec;
   context.parameters = stats.parameters;
   context.target = planOptions->target;
-  context.optimizer = {options.momentum, options.weightDecay, options.nesterov,
-                       options.decayNormAndBias};
+  context.optimizer = sgdSettings(options);
   if (options.emit == EmitKind::Report && planOptions->budgetBytes) {
     llvm::Expected<int64_t> keepBatch =
         largestBatch(spec, *planOptions->budgetBytes, options, *planOptions,
@@ -306,7 +271,7 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
   else if (options.emit == EmitKind::ForwardMlir ||
            options.emit == EmitKind::Stats)
     stage = Stage::Forward;
-  auto module = buildModule(context, spec, options, stage);
+  auto module = buildModule(context, spec, sgdSettings(options), stage);
   if (!module)
     return module.takeError();
 

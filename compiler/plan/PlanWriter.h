@@ -4,6 +4,7 @@
 #define DENSENET_COMPILER_PLAN_PLANWRITER_H
 
 #include "compiler/ModelSpec.h"
+#include "compiler/Pipeline.h"
 #include "compiler/Targets.h"
 #include "compiler/plan/Planner.h"
 
@@ -18,20 +19,12 @@ namespace densenet::plan {
 /// reader must know about.
 constexpr int kPlanFormatVersion = 1;
 
-/// Optimizer settings the plan records for the runtime.
-struct OptimizerSettings {
-  double momentum = 0.9;
-  double weightDecay = 1e-4;
-  bool nesterov = false;
-  bool decayNormAndBias = true;
-};
-
 /// Facts about the model the plan and report mention beside the plan.
 struct PlanContext {
   ModelSpec spec;
   int64_t parameters = 0;
   Target target;
-  OptimizerSettings optimizer;
+  SgdSettings optimizer; // recorded for the runtime
   /// Largest batch that fits the budget with no recompute and with this
   /// policy; unset when not computed (no budget).
   std::optional<int64_t> largestBatchNoRecompute;

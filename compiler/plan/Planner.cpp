@@ -276,6 +276,32 @@ public:
 
   llvm::Expected<MemoryPlan> plan();
   llvm::Expected<int64_t> minimumBudget();
+  llvm::Expected<std::vector<Segment>> profiled() {
+    if (llvm::Error error = profile())
+      return std::move(error);
+    return segments;
+  }
+  llvm::Expected<std::vector<ChoiceOutcome>>
+  evaluate(const std::vector<std::vector<int>> &choices) {
+    if (llvm::Error error = profile())
+      return std::move(error);
+    std::vector<ChoiceOutcome> outcomes;
+    for (const std::vector<int> &choice : choices) {
+      if (choice.size() != specs.size())
+        return makeError("a choice needs one option per segment");
+      llvm::Expected<Realized> realized = realizeOnClone(choice, true);
+      if (!realized)
+        return realized.takeError();
+      ChoiceOutcome outcome;
+      outcome.peakLiveBytes = realized->liveness.peakBytes;
+      outcome.arenaBytes = realized->arenaBytes;
+      for (const Step &step : realized->schedule.steps)
+        if (step.phase == Phase::Recompute)
+          outcome.recomputeSeconds += step.seconds;
+      outcomes.push_back(outcome);
+    }
+    return outcomes;
+  }
 
 private:
   llvm::Error profile();
@@ -290,6 +316,7 @@ private:
   PlanOptions options;
   std::vector<SegmentSpec> specs;
   std::vector<Segment> segments;
+  std::vector<int> smallestChoice; // the least-peak plan, for the fallback
 };
 
 llvm::Error Planner::profile() {
@@ -381,6 +408,7 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
     return realized->arenaBytes + reserve;
   }
   Solution smallest = solveMinPeak(segments);
+  smallestChoice = smallest.choice;
   llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
   if (!realized)
     return realized.takeError();
@@ -404,9 +432,12 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     int64_t limit = *budget - reserve;
     for (int attempt = 0;; ++attempt) {
       Solution solution = solveMinTime(segments, limit);
-      if (!solution.feasible || attempt == 8)
-        return makeError("internal error: no plan within the budget although "
-                         "the smallest plan fits");
+      if (!solution.feasible || attempt == 8) {
+        // The least-peak plan is the one min_budget_bytes was measured on,
+        // so it fits whenever the budget passed the check above.
+        choice = smallestChoice;
+        break;
+      }
       llvm::Expected<Realized> trial = realizeOnClone(solution.choice, true);
       if (!trial)
         return trial.takeError();
@@ -475,4 +506,15 @@ llvm::Expected<MemoryPlan> densenet::plan::planMemory(ModuleOp module,
 llvm::Expected<int64_t>
 densenet::plan::minimumBudget(ModuleOp module, const PlanOptions &options) {
   return Planner(module, options).minimumBudget();
+}
+
+llvm::Expected<std::vector<Segment>>
+densenet::plan::profileStep(ModuleOp module, const PlanOptions &options) {
+  return Planner(module, options).profiled();
+}
+
+llvm::Expected<std::vector<ChoiceOutcome>>
+densenet::plan::evaluateChoices(ModuleOp module, const PlanOptions &options,
+                                const std::vector<std::vector<int>> &choices) {
+  return Planner(module, options).evaluate(choices);
 }

@@ -84,6 +84,22 @@ llvm::Expected<MemoryPlan> planMemory(mlir::ModuleOp module,
 llvm::Expected<int64_t> minimumBudget(mlir::ModuleOp module,
                                       const PlanOptions &options);
 
+/// The segments of the step with every option profiled: what the solver
+/// sees. For tests and benchmarks.
+llvm::Expected<std::vector<Segment>> profileStep(mlir::ModuleOp module,
+                                                 const PlanOptions &options);
+
+/// What a choice really does, by simulating its schedule on a clone of the
+/// module: the ground truth the solver's model is checked against.
+struct ChoiceOutcome {
+  int64_t peakLiveBytes = 0; // without the reserve
+  int64_t arenaBytes = 0;
+  double recomputeSeconds = 0;
+};
+llvm::Expected<std::vector<ChoiceOutcome>>
+evaluateChoices(mlir::ModuleOp module, const PlanOptions &options,
+                const std::vector<std::vector<int>> &choices);
+
 } // namespace densenet::plan
 
 #endif // DENSENET_COMPILER_PLAN_PLANNER_H

@@ -46,9 +46,12 @@ std::vector<State> paretoFront(std::vector<State> states) {
   return front;
 }
 
+/// Exact dynamic program over the Pareto frontier. Gives up (infeasible,
+/// `abandoned` set) when a frontier grows past `maxFrontier` states.
 template <typename CostOf>
 Solution solve(const std::vector<Segment> &segments, int64_t limit,
-               CostOf costOf) {
+               CostOf costOf, size_t maxFrontier = SIZE_MAX,
+               bool *abandoned = nullptr) {
   std::vector<std::vector<State>> frontiers;
   std::vector<State> current = {{0, 0.0, 0, -1, -1}};
   for (const Segment &segment : segments) {
@@ -74,6 +77,11 @@ Solution solve(const std::vector<Segment> &segments, int64_t limit,
     current = paretoFront(std::move(next));
     if (current.empty())
       return Solution{};
+    if (current.size() > maxFrontier) {
+      if (abandoned)
+        *abandoned = true;
+      return Solution{};
+    }
   }
   // The best final state, then its choices back to the first segment.
   auto best = std::min_element(current.begin(), current.end(),
@@ -122,17 +130,29 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
                       int64_t unit, int64_t slack) {
   constexpr double kUnreachable = std::numeric_limits<double>::infinity();
   int64_t capacity = limit + slack;
-  if (capacity < 0)
+  if (capacity < 0 || segments.empty())
     return Solution{};
+  // A state past capacity / unit fails every later check (peaks are at
+  // least zero); the last segment's kept bytes no one pays, so its choice
+  // is made without a next state.
   size_t states = static_cast<size_t>(capacity / unit) + 1;
+  auto unitsOf = [&](const SegmentOption &option) {
+    return static_cast<size_t>((option.kept + unit - 1) / unit);
+  };
   std::vector<double> cost(states, kUnreachable), next(states);
   cost[0] = 0;
   // choices[p][r]: the option that reached r units after segment p.
-  std::vector<std::vector<uint8_t>> choices(segments.size());
+  size_t last = segments.size() - 1;
+  std::vector<std::vector<uint8_t>> choices(last);
+  double bestCost = kUnreachable;
+  size_t bestState = 0;
+  int bestOption = -1;
   for (size_t p = 0; p < segments.size(); ++p) {
     const std::vector<SegmentOption> &options = segments[p].options;
-    std::fill(next.begin(), next.end(), kUnreachable);
-    choices[p].assign(states, 0xFF);
+    if (p < last) {
+      std::fill(next.begin(), next.end(), kUnreachable);
+      choices[p].assign(states, 0xFF);
+    }
     for (size_t r = 0; r < states; ++r) {
       if (cost[r] == kUnreachable)
         continue;
@@ -140,34 +160,37 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
       for (size_t o = 0; o < options.size(); ++o) {
         if (prefix + options[o].peak > capacity)
           continue;
-        size_t to = r + static_cast<size_t>((options[o].kept + unit - 1) / unit);
-        if (to >= states)
-          continue;
         double value = cost[r] + options[o].seconds;
-        if (value < next[to]) {
+        if (p == last) {
+          if (value < bestCost) {
+            bestCost = value;
+            bestState = r;
+            bestOption = static_cast<int>(o);
+          }
+          continue;
+        }
+        size_t to = r + unitsOf(options[o]);
+        if (to < states && value < next[to]) {
           next[to] = value;
           choices[p][to] = static_cast<uint8_t>(o);
         }
       }
     }
-    cost.swap(next);
+    if (p < last)
+      cost.swap(next);
   }
-  size_t best = 0;
-  for (size_t r = 1; r < states; ++r)
-    if (cost[r] < cost[best])
-      best = r;
-  if (cost[best] == kUnreachable)
+  if (bestOption < 0)
     return Solution{};
   Solution solution;
   solution.feasible = true;
-  solution.seconds = cost[best];
+  solution.seconds = bestCost;
   solution.choice.assign(segments.size(), 0);
-  size_t r = best;
-  for (size_t p = segments.size(); p-- > 0;) {
+  solution.choice[last] = bestOption;
+  size_t r = bestState;
+  for (size_t p = last; p-- > 0;) {
     int option = choices[p][r];
     solution.choice[p] = option;
-    r -= static_cast<size_t>(
-        (segments[p].options[option].kept + unit - 1) / unit);
+    r -= unitsOf(segments[p].options[option]);
   }
   return solution;
 }
@@ -178,6 +201,11 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
                                       int64_t limit) {
   if (limit < 0)
     return Solution{};
+  if (segments.empty()) {
+    Solution nothing;
+    nothing.feasible = true;
+    return nothing;
+  }
   // Refine the unit until the rounded plan is proven optimal; at most
   // 2^18 states, well under a second for the deepest presets.
   Solution best;
@@ -198,6 +226,24 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
     }
     if (unit == 1)
       break;
+  }
+  if (!best.feasible || best.lowerBoundSeconds < best.seconds) {
+    // Rounding could not prove a plan (or found none, near the smallest
+    // peak, where rounding up hurts most): the exact frontier DP decides,
+    // unless its frontier grows too large to be quick.
+    bool abandoned = false;
+    Solution exact = solve(
+        segments, limit,
+        [](const State &parent, const SegmentOption &option, int64_t) {
+          return parent.cost + option.seconds;
+        },
+        /*maxFrontier=*/200000, &abandoned);
+    if (!abandoned) {
+      if (!exact.feasible)
+        return exact;
+      best = exact;
+      best.lowerBoundSeconds = exact.seconds;
+    }
   }
   if (!best.feasible)
     return best;

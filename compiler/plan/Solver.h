@@ -20,7 +20,10 @@
 // fits (an upper bound on the optimum); allowing P units of slack gives a
 // relaxation every fitting plan satisfies (a lower bound). When the two
 // agree the plan is optimal; the unit is refined until they do (u = 1 is
-// exact), and a remaining gap is reported.
+// exact). If they still differ, or rounding finds no plan (near the
+// smallest peak), an exact DP over the Pareto frontier of (bytes kept, time)
+// decides, unless its frontier outgrows a cap; then the rounded plan stands
+// with its proven lower bound.
 //
 //===----------------------------------------------------------------------===//
 

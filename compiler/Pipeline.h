@@ -1,0 +1,34 @@
+//===- Pipeline.h - From a model spec to IR ---------------------*- C++ -*-===//
+
+#ifndef DENSENET_COMPILER_PIPELINE_H
+#define DENSENET_COMPILER_PIPELINE_H
+
+#include "compiler/ModelSpec.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/Error.h"
+
+namespace densenet {
+
+/// torch.optim.SGD settings of the training step (dampening 0).
+struct SgdSettings {
+  double momentum = 0.9;
+  double weightDecay = 1e-4;
+  bool nesterov = false;
+  bool decayNormAndBias = true;
+};
+
+/// How far to take the IR: the dn model, the tg forward graph, or the whole
+/// training step (tg-autodiff, checked by tg-verify-training-step).
+enum class Stage { Dn, Forward, Training };
+
+/// Builds the model's IR up to `stage`. A failure after validation is a
+/// compiler bug; the diagnostic engine has already printed where.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+buildModule(mlir::MLIRContext &context, const ModelSpec &spec,
+            const SgdSettings &sgd, Stage stage);
+
+} // namespace densenet
+
+#endif // DENSENET_COMPILER_PIPELINE_H

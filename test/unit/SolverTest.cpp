@@ -1,0 +1,138 @@
+//===- SolverTest.cpp - The solvers against exhaustive enumeration --------===//
+
+#include "compiler/plan/Solver.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+
+using namespace densenet::plan;
+
+namespace {
+
+/// Every choice of every segment, for comparison with the solvers.
+template <typename Visit>
+void forEachChoice(const std::vector<Segment> &segments, Visit visit) {
+  std::vector<int> choice(segments.size(), 0);
+  while (true) {
+    visit(choice);
+    size_t p = 0;
+    while (p < segments.size() &&
+           ++choice[p] == static_cast<int>(segments[p].options.size()))
+      choice[p++] = 0;
+    if (p == segments.size())
+      return;
+  }
+}
+
+double secondsOf(const std::vector<Segment> &segments,
+                 const std::vector<int> &choice) {
+  double seconds = 0;
+  for (size_t p = 0; p < segments.size(); ++p)
+    seconds += segments[p].options[choice[p]].seconds;
+  return seconds;
+}
+
+/// Random instances shaped like DenseNets: keeping more costs less time, and
+/// a segment's own peak is at least what it keeps.
+std::vector<Segment> randomSegments(std::mt19937_64 &random, int count,
+                                    int64_t scale) {
+  std::uniform_int_distribution<int> optionCount(1, 3);
+  std::uniform_int_distribution<int64_t> bytes(0, scale);
+  std::uniform_real_distribution<double> seconds(0.0, 1.0);
+  std::vector<Segment> segments(count);
+  for (Segment &segment : segments) {
+    int options = optionCount(random);
+    int64_t kept = bytes(random);
+    double time = 0;
+    for (int o = 0; o < options; ++o) {
+      SegmentOption option;
+      option.kept = kept;
+      option.peak = kept + bytes(random);
+      option.seconds = time;
+      segment.options.push_back(option);
+      kept = kept * bytes(random) / (scale + 1);
+      time += seconds(random);
+    }
+  }
+  return segments;
+}
+
+TEST(Solver, MinTimeMatchesEnumeration) {
+  std::mt19937_64 random(42);
+  for (int instance = 0; instance < 300; ++instance) {
+    // Small scales make the DP exact (unit 1); large ones exercise the
+    // rounded DP and its bounds.
+    int64_t scale = instance % 2 ? 1000 : int64_t(1) << 40;
+    std::vector<Segment> segments = randomSegments(random, 1 + instance % 8, scale);
+    int64_t most = 0;
+    forEachChoice(segments, [&](const std::vector<int> &choice) {
+      most = std::max(most, predictPeak(segments, choice));
+    });
+    for (int step = 0; step <= 8; ++step) {
+      int64_t limit = most * step / 8;
+      double best = std::numeric_limits<double>::infinity();
+      forEachChoice(segments, [&](const std::vector<int> &choice) {
+        if (predictPeak(segments, choice) <= limit)
+          best = std::min(best, secondsOf(segments, choice));
+      });
+      Solution solution = solveMinTime(segments, limit);
+      SCOPED_TRACE("instance " + std::to_string(instance) + " limit " +
+                   std::to_string(limit));
+      ASSERT_EQ(solution.feasible, best != std::numeric_limits<double>::infinity());
+      if (!solution.feasible)
+        continue;
+      // The plan fits, its time is what it says, and the bound is valid.
+      EXPECT_LE(predictPeak(segments, solution.choice), limit);
+      EXPECT_EQ(solution.peak, predictPeak(segments, solution.choice));
+      EXPECT_DOUBLE_EQ(solution.seconds, secondsOf(segments, solution.choice));
+      EXPECT_LE(solution.lowerBoundSeconds, best + 1e-12);
+      EXPECT_GE(solution.seconds, best - 1e-12);
+      // A proven solution is the optimum.
+      if (solution.lowerBoundSeconds >= solution.seconds - 1e-12)
+        EXPECT_NEAR(solution.seconds, best, 1e-12);
+      // With exact units (small scale) every solution is proven.
+      if (scale == 1000)
+        EXPECT_NEAR(solution.seconds, best, 1e-12);
+    }
+  }
+}
+
+TEST(Solver, MinPeakMatchesEnumeration) {
+  std::mt19937_64 random(7);
+  for (int instance = 0; instance < 300; ++instance) {
+    std::vector<Segment> segments =
+        randomSegments(random, 1 + instance % 8, int64_t(1) << 30);
+    int64_t best = std::numeric_limits<int64_t>::max();
+    forEachChoice(segments, [&](const std::vector<int> &choice) {
+      best = std::min(best, predictPeak(segments, choice));
+    });
+    Solution solution = solveMinPeak(segments);
+    ASSERT_TRUE(solution.feasible);
+    EXPECT_EQ(solution.peak, best);
+    EXPECT_EQ(predictPeak(segments, solution.choice), best);
+  }
+}
+
+TEST(Solver, KeepsEverythingWhenMemoryIsPlentiful) {
+  std::mt19937_64 random(3);
+  std::vector<Segment> segments = randomSegments(random, 8, 1000);
+  Solution solution =
+      solveMinTime(segments, std::numeric_limits<int64_t>::max() / 4);
+  ASSERT_TRUE(solution.feasible);
+  EXPECT_EQ(solution.seconds, 0.0);
+  for (int option : solution.choice)
+    EXPECT_EQ(option, 0);
+}
+
+TEST(Solver, InfeasibleBelowTheSmallestPeak) {
+  std::mt19937_64 random(5);
+  std::vector<Segment> segments = randomSegments(random, 6, 1000);
+  Solution smallest = solveMinPeak(segments);
+  EXPECT_FALSE(solveMinTime(segments, smallest.peak - 1).feasible);
+  EXPECT_TRUE(solveMinTime(segments, smallest.peak).feasible);
+  EXPECT_FALSE(solveMinTime(segments, -1).feasible);
+}
+
+} // namespace
