@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, as far as it exists today: build densenet, describe a
-# DenseNet for a real dataset (Fashion-MNIST's shape), and compile it to the
-# dn dialect, the tg forward graph, the whole training step and statistics.
+# DenseNet for a real dataset (Fashion-MNIST's shape), compile it to the dn
+# dialect and the tg training step, and plan its memory under a budget.
 # Training arrives with the runtime (densenet-run); this script says so
 # rather than pretend.
 set -euo pipefail
@@ -47,6 +47,11 @@ print(f"training     one step: {count('softmax_cross_entropy')} loss, "
       f"{step.count('tg.accumulate')} in-place gradient accumulations, {step.count('tg.sgd_update')} SGD updates")
 PY
 echo
+budget=300MB
+echo "== densenetc ${model[*]} --target cpu --mem-budget $budget --emit report"
+"$densenetc" "${model[@]}" --target cpu --mem-budget "$budget" \
+  -o "$out/plan.json" --emit report | sed -n '1,13p'
+echo
 echo "wrote $out/model.mlir (dn dialect), $out/forward.mlir (tg forward graph),"
-echo "      $out/training.mlir (training step), $out/stats.json"
+echo "      $out/training.mlir (training step), $out/stats.json, $out/plan.json (the plan)"
 echo "training (densenet-run) is not built yet: the runtime is the next milestone."

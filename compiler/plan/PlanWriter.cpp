@@ -93,6 +93,15 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
       {"peak_step", plan.liveness.peakStep},
       {"peak_breakdown", breakdown},
       {"recomputed_layers", plan.recomputedLayers},
+      {"solver",
+       {{"proven_optimal",
+         plan.recomputeLowerBoundSeconds &&
+             *plan.recomputeLowerBoundSeconds >= plan.recomputeSeconds},
+        {"recompute_lower_bound_seconds",
+         plan.recomputeLowerBoundSeconds
+             ? Json(*plan.recomputeLowerBoundSeconds)
+             : Json(nullptr)},
+        {"live_limit_bytes", bytesOrNull(plan.solverLimitBytes)}}},
       {"decisions", decisions},
       {"cost",
        {{"forward_flops", plan.forwardFlops},
@@ -148,6 +157,27 @@ std::string densenet::plan::renderReport(const MemoryPlan &plan,
       stepSeconds > 0 ? plan.recomputeSeconds / stepSeconds : 0.0,
       plan.recomputeFlops / 1e9,
       totalFlops > 0 ? double(plan.recomputeFlops) / totalFlops : 0.0);
+  if (plan.recomputeLowerBoundSeconds)
+    os << llvm::formatv(
+        "{0,-22}{1}\n", "optimality",
+        *plan.recomputeLowerBoundSeconds >= plan.recomputeSeconds
+            ? (plan.solverLimitBytes
+                   ? "proven: no plan with at most " +
+                         formatBytes(*plan.solverLimitBytes) +
+                         " live recomputes less"
+                   : std::string("proven: nothing needs recomputing"))
+            : llvm::formatv("recompute time within {0:P4} of the optimum "
+                            "(proven lower bound {1:F6} s for {2} live)",
+                            plan.recomputeSeconds > 0
+                                ? (plan.recomputeSeconds -
+                                   *plan.recomputeLowerBoundSeconds) /
+                                      plan.recomputeSeconds
+                                : 0.0,
+                            *plan.recomputeLowerBoundSeconds,
+                            plan.solverLimitBytes
+                                ? formatBytes(*plan.solverLimitBytes)
+                                : std::string("-"))
+                  .str());
   if (context.largestBatchNoRecompute || context.largestBatchWithPlan) {
     auto batchText = [](const std::optional<int64_t> &batch) {
       return batch ? (*batch > 0 ? std::to_string(*batch)

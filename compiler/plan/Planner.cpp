@@ -426,6 +426,10 @@ llvm::Expected<MemoryPlan> Planner::plan() {
 
   std::vector<int> choice = policyChoice(options.policy);
   bool inPlace = options.policy != Policy::None;
+  std::optional<double> lowerBound;
+  std::optional<int64_t> solverLimit;
+  if (options.policy == Policy::Optimal && !budget)
+    lowerBound = 0.0; // nothing needs recomputing
   if (options.policy == Policy::Optimal && budget) {
     // Decide under the budget; if the laid-out arena overshoots (alignment,
     // fragmentation), decide again with the overshoot taken off the limit.
@@ -444,6 +448,10 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       int64_t overshoot = trial->arenaBytes + reserve - *budget;
       if (overshoot <= 0) {
         choice = solution.choice;
+        // The proof holds for the live-bytes limit actually used, which is
+        // below budget - reserve by what the layout's fragmentation took.
+        lowerBound = solution.lowerBoundSeconds;
+        solverLimit = limit;
         break;
       }
       limit -= overshoot;
@@ -493,6 +501,8 @@ llvm::Expected<MemoryPlan> Planner::plan() {
   for (size_t s = 0; s < specs.size(); ++s)
     if (choice[s] != 0)
       plan.recomputedLayers.push_back(specs[s].name);
+  plan.recomputeLowerBoundSeconds = lowerBound;
+  plan.solverLimitBytes = solverLimit;
   return plan;
 }
 

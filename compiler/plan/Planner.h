@@ -51,6 +51,14 @@ struct MemoryPlan {
   double recomputeSeconds = 0;
   int64_t forwardFlops = 0, backwardFlops = 0, recomputeFlops = 0;
   std::vector<std::string> recomputedLayers; // segments that recompute
+  /// The solver's proof: no plan that fits recomputes for less than this.
+  /// Equal to the plan's recompute time when it is proven optimal (always,
+  /// unless the branch and bound gave up); not set for fixed policies.
+  std::optional<double> recomputeLowerBoundSeconds;
+  /// The limit on live bytes the solver proved its plan for: the budget
+  /// less the reserve and what the layout's alignment and fragmentation
+  /// need.
+  std::optional<int64_t> solverLimitBytes;
 
   double fragmentation() const {
     int64_t live = predictedPeakBytes - reserveBytes;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <limits>
 
 using namespace densenet::plan;
@@ -48,9 +49,9 @@ std::vector<State> paretoFront(std::vector<State> states) {
 
 /// Exact dynamic program over the Pareto frontier. Gives up (infeasible,
 /// `abandoned` set) when a frontier grows past `maxFrontier` states.
-template <typename CostOf>
+template <typename CostOf, typename Prune>
 Solution solve(const std::vector<Segment> &segments, int64_t limit,
-               CostOf costOf, size_t maxFrontier = SIZE_MAX,
+               CostOf costOf, Prune prune, size_t maxFrontier = SIZE_MAX,
                bool *abandoned = nullptr) {
   std::vector<std::vector<State>> frontiers;
   std::vector<State> current = {{0, 0.0, 0, -1, -1}};
@@ -70,7 +71,8 @@ Solution solve(const std::vector<Segment> &segments, int64_t limit,
         child.cost = costOf(state, option, child.peak);
         child.parent = s;
         child.option = o;
-        next.push_back(child);
+        if (!prune(frontiers.size() + 1, child))
+          next.push_back(child);
       }
     }
     frontiers.push_back(std::move(current));
@@ -197,6 +199,37 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
 
 } // namespace
 
+/// Lower bounds on the recompute time still to come: suffix[p][r] is at most
+/// the least time of segments p.. for any prefix that keeps at least r
+/// units. Kept sizes are rounded down, which only loosens every check.
+static std::vector<std::vector<float>>
+suffixBounds(const std::vector<Segment> &segments, int64_t limit,
+             int64_t unit, size_t states) {
+  constexpr float kInfinite = std::numeric_limits<float>::infinity();
+  size_t count = segments.size();
+  std::vector<std::vector<float>> suffix(count + 1,
+                                         std::vector<float>(states, 0.0f));
+  for (size_t p = count; p-- > 0;) {
+    for (size_t r = 0; r < states; ++r) {
+      float best = kInfinite;
+      int64_t prefix = static_cast<int64_t>(r) * unit;
+      for (const SegmentOption &option : segments[p].options) {
+        if (prefix + option.peak > limit)
+          continue;
+        size_t next = r + static_cast<size_t>(option.kept / unit);
+        float rest = p + 1 == count ? 0.0f
+                     : next < states ? suffix[p + 1][next]
+                                     : kInfinite;
+        // Round down so the bound stays below the true sum.
+        float here = std::nextafter(static_cast<float>(option.seconds), 0.0f);
+        best = std::min(best, here + rest);
+      }
+      suffix[p][r] = best;
+    }
+  }
+  return suffix;
+}
+
 Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
                                       int64_t limit) {
   if (limit < 0)
@@ -206,52 +239,61 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
     nothing.feasible = true;
     return nothing;
   }
-  // Refine the unit until the rounded plan is proven optimal; at most
-  // 2^18 states, well under a second for the deepest presets.
-  Solution best;
-  int64_t slackUnits = static_cast<int64_t>(segments.size());
-  for (int64_t states : {int64_t(1) << 16, int64_t(1) << 18}) {
-    int64_t unit = std::max<int64_t>(1, (limit + states - 1) / states);
-    Solution upper = solveRounded(segments, limit, unit, 0);
-    Solution lower = solveRounded(segments, limit, unit,
-                                  unit == 1 ? 0 : slackUnits * unit);
-    if (!lower.feasible)
-      return Solution{}; // not even the relaxation fits: nothing does
-    if (upper.feasible) {
-      best = upper;
-      best.lowerBoundSeconds = lower.seconds;
-      // Costs are sums of the same doubles; allow for summation order.
-      if (upper.seconds <= lower.seconds * (1 + 1e-12) + 1e-15)
-        break;
-    }
-    if (unit == 1)
-      break;
+  // 1. An incumbent: the rounded DP's plan certainly fits; near the
+  //    smallest peak, where rounding up loses every plan, the least-peak
+  //    plan does if anything does.
+  constexpr int64_t kStates = int64_t(1) << 16;
+  int64_t unit = std::max<int64_t>(1, (limit + kStates - 1) / kStates);
+  Solution incumbent = solveRounded(segments, limit, unit, 0);
+  if (!incumbent.feasible) {
+    incumbent = solveMinPeak(segments);
+    if (incumbent.peak > limit)
+      return Solution{};
+    incumbent.seconds = 0;
+    for (size_t p = 0; p < segments.size(); ++p)
+      incumbent.seconds += segments[p].options[incumbent.choice[p]].seconds;
   }
-  if (!best.feasible || best.lowerBoundSeconds < best.seconds) {
-    // Rounding could not prove a plan (or found none, near the smallest
-    // peak, where rounding up hurts most): the exact frontier DP decides,
-    // unless its frontier grows too large to be quick.
-    bool abandoned = false;
-    Solution exact = solve(
-        segments, limit,
-        [](const State &parent, const SegmentOption &option, int64_t) {
-          return parent.cost + option.seconds;
-        },
-        /*maxFrontier=*/200000, &abandoned);
-    if (!abandoned) {
-      if (!exact.feasible)
-        return exact;
-      best = exact;
-      best.lowerBoundSeconds = exact.seconds;
-    }
+  incumbent.peak = predictPeak(segments, incumbent.choice);
+
+  // 2. Branch and bound over the exact Pareto frontier of (bytes kept,
+  //    time): a partial plan whose time plus the bound on what remains
+  //    cannot beat the incumbent is dropped, which keeps the frontier small.
+  size_t states = static_cast<size_t>(limit / unit) + 1;
+  std::vector<std::vector<float>> suffix =
+      suffixBounds(segments, limit, unit, states);
+  double lowerBound = suffix[0][0];
+  double cutoff = incumbent.seconds * (1 - 1e-12) - 1e-15;
+  auto prune = [&](size_t next, const State &state) {
+    size_t r = static_cast<size_t>(state.kept / unit);
+    double rest = next == segments.size() ? 0.0
+                  : r < states            ? suffix[next][r]
+                                          : std::numeric_limits<double>::infinity();
+    return state.cost + rest >= cutoff;
+  };
+  bool abandoned = false;
+  Solution better = solve(
+      segments, limit,
+      [](const State &parent, const SegmentOption &option, int64_t) {
+        return parent.cost + option.seconds;
+      },
+      prune, /*maxFrontier=*/100000, &abandoned);
+
+  Solution best = incumbent;
+  if (abandoned) {
+    // Proven only to within the bound.
+    best.lowerBoundSeconds = std::min(lowerBound, incumbent.seconds);
+  } else {
+    if (better.feasible && better.seconds < incumbent.seconds)
+      best = better;
+    // Nothing survived the cutoff, or the survivor is the optimum.
+    best.lowerBoundSeconds = 0;
   }
-  if (!best.feasible)
-    return best;
   best.peak = predictPeak(segments, best.choice);
   best.seconds = 0;
   for (size_t p = 0; p < segments.size(); ++p)
     best.seconds += segments[p].options[best.choice[p]].seconds;
-  best.lowerBoundSeconds = std::min(best.lowerBoundSeconds, best.seconds);
+  if (!abandoned)
+    best.lowerBoundSeconds = best.seconds;
   return best;
 }
 
@@ -260,7 +302,8 @@ Solution densenet::plan::solveMinPeak(const std::vector<Segment> &segments) {
       solve(segments, std::numeric_limits<int64_t>::max(),
             [](const State &, const SegmentOption &, int64_t peak) {
               return static_cast<double>(peak);
-            });
+            },
+            [](size_t, const State &) { return false; });
   solution.lowerBoundSeconds = solution.seconds;
   return solution;
 }

@@ -14,16 +14,15 @@
 // segments keep (shared buffers, p's own working set). A plan fits a limit
 // when every such sum does.
 //
-// solveMinTime minimises the summed recompute time subject to that by
-// dynamic programming over the bytes kept so far, counted in units of u
-// bytes. Rounding each kept size up to units gives a plan that certainly
-// fits (an upper bound on the optimum); allowing P units of slack gives a
-// relaxation every fitting plan satisfies (a lower bound). When the two
-// agree the plan is optimal; the unit is refined until they do (u = 1 is
-// exact). If they still differ, or rounding finds no plan (near the
-// smallest peak), an exact DP over the Pareto frontier of (bytes kept, time)
-// decides, unless its frontier outgrows a cap; then the rounded plan stands
-// with its proven lower bound.
+// solveMinTime minimises the summed recompute time subject to that, exactly,
+// by branch and bound: a dynamic program over bytes kept in coarse units,
+// with sizes rounded up, gives a plan that certainly fits (the incumbent);
+// the same program backwards with sizes rounded down gives, for every
+// segment and bytes kept so far, a lower bound on the time still to come.
+// The exact dynamic program over the Pareto frontier of (bytes kept, time)
+// then drops every partial plan that cannot beat the incumbent, which keeps
+// the frontier small. If it still outgrows a cap, the incumbent stands with
+// its proven lower bound.
 //
 //===----------------------------------------------------------------------===//
 
