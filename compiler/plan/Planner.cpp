@@ -431,30 +431,52 @@ llvm::Expected<MemoryPlan> Planner::plan() {
   if (options.policy == Policy::Optimal && !budget)
     lowerBound = 0.0; // nothing needs recomputing
   if (options.policy == Policy::Optimal && budget) {
-    // Decide under the budget; if the laid-out arena overshoots (alignment,
-    // fragmentation), decide again with the overshoot taken off the limit.
-    int64_t limit = *budget - reserve;
-    for (int attempt = 0;; ++attempt) {
-      Solution solution = solveMinTime(segments, limit);
-      if (!solution.feasible || attempt == 8) {
-        // The least-peak plan is the one min_budget_bytes was measured on,
-        // so it fits whenever the budget passed the check above.
-        choice = smallestChoice;
-        break;
+    // The solver bounds live bytes; the arena adds alignment and
+    // fragmentation on top. Limits are tried from a grid that depends on the
+    // model only (geometric steps of 0.1% above the smallest peak), from the
+    // largest below budget - reserve down, and the first plan whose arena
+    // fits wins. Because the grid is the same for every budget, a larger
+    // budget can only find the same plan or a cheaper one: the step time
+    // never grows with the budget.
+    constexpr double kGridStep = 1.001;
+    constexpr int kMaxAttempts = 64;
+    int64_t smallestPeak = predictPeak(segments, smallestChoice);
+    int64_t cap = *budget - reserve;
+    choice = smallestChoice; // fits: min_budget_bytes was measured on it
+    double smallestSeconds = 0;
+    for (size_t s = 0; s < segments.size(); ++s)
+      smallestSeconds += segments[s].options[smallestChoice[s]].seconds;
+    // Recomputing nothing costs nothing: if that plan's arena fits, it is
+    // the answer, whatever the grid says.
+    std::vector<int> keepAll(segments.size(), 0);
+    llvm::Expected<Realized> kept = realizeOnClone(keepAll, true);
+    if (!kept)
+      return kept.takeError();
+    if (kept->arenaBytes + reserve <= *budget) {
+      choice = keepAll;
+      lowerBound = 0.0;
+      solverLimit = cap;
+    } else if (cap >= smallestPeak) {
+      int top = static_cast<int>(std::floor(
+          std::log(double(cap) / double(std::max<int64_t>(smallestPeak, 1))) /
+          std::log(kGridStep)));
+      for (int k = top; k >= 0 && k > top - kMaxAttempts; --k) {
+        int64_t limit = std::min<int64_t>(
+            cap, static_cast<int64_t>(smallestPeak * std::pow(kGridStep, k)));
+        Solution solution = solveMinTime(segments, limit);
+        // Lower limits only cost more; the least-peak plan is the floor.
+        if (!solution.feasible || solution.seconds >= smallestSeconds)
+          break;
+        llvm::Expected<Realized> trial = realizeOnClone(solution.choice, true);
+        if (!trial)
+          return trial.takeError();
+        if (trial->arenaBytes + reserve <= *budget) {
+          choice = solution.choice;
+          lowerBound = solution.lowerBoundSeconds;
+          solverLimit = limit;
+          break;
+        }
       }
-      llvm::Expected<Realized> trial = realizeOnClone(solution.choice, true);
-      if (!trial)
-        return trial.takeError();
-      int64_t overshoot = trial->arenaBytes + reserve - *budget;
-      if (overshoot <= 0) {
-        choice = solution.choice;
-        // The proof holds for the live-bytes limit actually used, which is
-        // below budget - reserve by what the layout's fragmentation took.
-        lowerBound = solution.lowerBoundSeconds;
-        solverLimit = limit;
-        break;
-      }
-      limit -= overshoot;
     }
   }
 

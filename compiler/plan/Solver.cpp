@@ -137,10 +137,19 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
   // A state past capacity / unit fails every later check (peaks are at
   // least zero); the last segment's kept bytes no one pays, so its choice
   // is made without a next state.
-  size_t states = static_cast<size_t>(capacity / unit) + 1;
   auto unitsOf = [&](const SegmentOption &option) {
     return static_cast<size_t>((option.kept + unit - 1) / unit);
   };
+  // No prefix exceeds every segment keeping its most.
+  size_t reachable = 0;
+  for (const Segment &segment : segments) {
+    size_t most = 0;
+    for (const SegmentOption &option : segment.options)
+      most = std::max(most, unitsOf(option));
+    reachable += most;
+  }
+  size_t states =
+      std::min(static_cast<size_t>(capacity / unit), reachable) + 1;
   std::vector<double> cost(states, kUnreachable), next(states);
   cost[0] = 0;
   // choices[p][r]: the option that reached r units after segment p.
@@ -242,8 +251,18 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
   // 1. An incumbent: the rounded DP's plan certainly fits; near the
   //    smallest peak, where rounding up loses every plan, the least-peak
   //    plan does if anything does.
+  // The unit depends on the model, not on the limit, so that a larger
+  // limit never makes the rounded problem coarser: plans improve
+  // monotonically with the budget.
   constexpr int64_t kStates = int64_t(1) << 16;
-  int64_t unit = std::max<int64_t>(1, (limit + kStates - 1) / kStates);
+  int64_t mostKept = 0;
+  for (const Segment &segment : segments) {
+    int64_t most = 0;
+    for (const SegmentOption &option : segment.options)
+      most = std::max(most, option.kept);
+    mostKept += most;
+  }
+  int64_t unit = std::max<int64_t>(1, (mostKept + kStates - 1) / kStates);
   Solution incumbent = solveRounded(segments, limit, unit, 0);
   if (!incumbent.feasible) {
     incumbent = solveMinPeak(segments);
@@ -258,7 +277,7 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
   // 2. Branch and bound over the exact Pareto frontier of (bytes kept,
   //    time): a partial plan whose time plus the bound on what remains
   //    cannot beat the incumbent is dropped, which keeps the frontier small.
-  size_t states = static_cast<size_t>(limit / unit) + 1;
+  size_t states = static_cast<size_t>(std::min(limit, mostKept) / unit) + 1;
   std::vector<std::vector<float>> suffix =
       suffixBounds(segments, limit, unit, states);
   double lowerBound = suffix[0][0];
