@@ -407,12 +407,26 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
       return realized.takeError();
     return realized->arenaBytes + reserve;
   }
+  // The least peak, and among plans with that peak the least recompute
+  // time; of the two, the smaller arena (then the faster plan) sets the
+  // smallest budget.
   Solution smallest = solveMinPeak(segments);
-  smallestChoice = smallest.choice;
+  Solution cheapest = solveMinTime(segments, smallest.peak);
   llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
   if (!realized)
     return realized.takeError();
-  return realized->arenaBytes + reserve;
+  smallestChoice = smallest.choice;
+  int64_t arena = realized->arenaBytes;
+  if (cheapest.feasible && cheapest.seconds < smallest.seconds) {
+    llvm::Expected<Realized> faster = realizeOnClone(cheapest.choice, true);
+    if (!faster)
+      return faster.takeError();
+    if (faster->arenaBytes <= arena) {
+      smallestChoice = cheapest.choice;
+      arena = faster->arenaBytes;
+    }
+  }
+  return arena + reserve;
 }
 
 llvm::Expected<MemoryPlan> Planner::plan() {
@@ -476,6 +490,31 @@ llvm::Expected<MemoryPlan> Planner::plan() {
           solverLimit = limit;
           break;
         }
+      }
+    }
+  }
+
+  if (options.policy == Policy::Optimal && budget) {
+    // The fixed baselines are plans too: where one fits and beats the grid's
+    // (the grid is 0.1% coarse, fragmentation finer), it wins. Their arenas
+    // do not depend on the budget, so this keeps the time monotone.
+    auto secondsOf = [&](const std::vector<int> &candidate) {
+      double seconds = 0;
+      for (size_t s = 0; s < segments.size(); ++s)
+        seconds += segments[s].options[candidate[s]].seconds;
+      return seconds;
+    };
+    for (Policy baseline : {Policy::Sqrt, Policy::All}) {
+      std::vector<int> candidate = policyChoice(baseline);
+      if (secondsOf(candidate) >= secondsOf(choice))
+        continue;
+      llvm::Expected<Realized> trial = realizeOnClone(candidate, true);
+      if (!trial)
+        return trial.takeError();
+      if (trial->arenaBytes + reserve <= *budget) {
+        choice = candidate;
+        lowerBound.reset();
+        solverLimit.reset();
       }
     }
   }
