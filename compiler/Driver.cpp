@@ -8,6 +8,7 @@
 #include "compiler/Stats.h"
 #include "compiler/plan/PlanWriter.h"
 #include "compiler/plan/Planner.h"
+#include "compiler/plan/Visualize.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -184,10 +185,13 @@ static llvm::Expected<int64_t> largestBatch(const ModelSpec &spec,
 }
 
 /// --min-budget, the plan and the report.
+/// Files written besides -o: (path, contents).
+using ExtraFiles = std::vector<std::pair<std::string, std::string>>;
+
 static llvm::Error emitPlanning(const DriverOptions &options,
                                 const ModelSpec &spec, ModuleOp module,
-                                std::string &planText,
-                                std::string &stdoutText) {
+                                std::string &planText, std::string &stdoutText,
+                                ExtraFiles &extraFiles) {
   llvm::Expected<plan::PlanOptions> planOptions = resolvePlanOptions(options);
   if (!planOptions)
     return planOptions.takeError();
@@ -255,6 +259,17 @@ static llvm::Error emitPlanning(const DriverOptions &options,
     context.largestBatchWithPlan = *planBatch;
   }
   planText = plan::planToJson(*memoryPlan, context).dump(1) + "\n";
+  if (options.trace)
+    extraFiles.push_back(
+        {*options.trace, plan::planToTrace(*memoryPlan).dump() + "\n"});
+  if (options.memoryPlot)
+    extraFiles.push_back(
+        {*options.memoryPlot,
+         plan::planToSvg(*memoryPlan,
+                         where + (planOptions->budgetBytes
+                                      ? ", budget " +
+                                            formatBytes(*planOptions->budgetBytes)
+                                      : std::string(", no budget")))});
   if (options.emit == EmitKind::Report)
     stdoutText = plan::renderReport(*memoryPlan, context);
   return llvm::Error::success();
@@ -263,7 +278,8 @@ static llvm::Error emitPlanning(const DriverOptions &options,
 /// Everything densenetc prints: the text for -o (or stdout) and, for the
 /// report, the text for stdout.
 static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
-                           std::string &outputText, std::string &stdoutText) {
+                           std::string &outputText, std::string &stdoutText,
+                           ExtraFiles &extraFiles) {
   MLIRContext context;
   Stage stage = Stage::Training;
   if (options.emit == EmitKind::Mlir)
@@ -289,7 +305,8 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
     return llvm::Error::success();
   case EmitKind::Plan:
   case EmitKind::Report:
-    return emitPlanning(options, spec, **module, outputText, stdoutText);
+    return emitPlanning(options, spec, **module, outputText, stdoutText,
+                        extraFiles);
   }
   llvm_unreachable("unknown emit kind");
 }
@@ -301,7 +318,14 @@ int densenet::runDensenetc(const DriverOptions &options,
     return 1;
   };
 
+  if ((options.trace || options.memoryPlot) &&
+      (options.listModels || (options.emit != EmitKind::Plan &&
+                              options.emit != EmitKind::Report) ||
+       options.minBudget))
+    return fail(makeError("--trace and --memory-plot describe a plan: use them "
+                          "with --emit plan or --emit report"));
   std::string outputText, stdoutText;
+  ExtraFiles extraFiles;
   if (options.listModels) {
     llvm::raw_string_ostream os(outputText);
     listModels(os);
@@ -311,20 +335,23 @@ int densenet::runDensenetc(const DriverOptions &options,
       return fail(spec.takeError());
     if (llvm::Error error = checkSgdOptions(options))
       return fail(std::move(error));
-    if (llvm::Error error = compile(options, *spec, outputText, stdoutText))
+    if (llvm::Error error =
+            compile(options, *spec, outputText, stdoutText, extraFiles))
       return fail(std::move(error));
   }
 
   // The report goes to stdout; the plan goes to -o only when one was given.
   bool reportOnly = options.emit == EmitKind::Report && options.outputFile == "-";
-  if (!outputText.empty() && !reportOnly) {
+  if (!outputText.empty() && !reportOnly)
+    extraFiles.insert(extraFiles.begin(), {options.outputFile, outputText});
+  for (const auto &[path, text] : extraFiles) {
     // writeToOutput writes a temporary file and renames it into place.
-    if (llvm::Error error = llvm::writeToOutput(
-            options.outputFile, [&](llvm::raw_ostream &os) {
-              os << outputText;
+    if (llvm::Error error =
+            llvm::writeToOutput(path, [&](llvm::raw_ostream &os) {
+              os << text;
               return llvm::Error::success();
             }))
-      return fail(makeError("cannot write '" + options.outputFile + "': " +
+      return fail(makeError("cannot write '" + path + "': " +
                             llvm::errorToErrorCode(std::move(error)).message()));
   }
   llvm::outs() << stdoutText;

@@ -39,6 +39,8 @@ struct DriverOptions {
   std::optional<std::string> reserve;   // overrides the target's
   std::string policy = "optimal";
   bool minBudget = false;               // print the smallest budget, exit
+  std::optional<std::string> trace;      // Chrome trace JSON of the plan
+  std::optional<std::string> memoryPlot; // SVG of memory over the steps
 };
 
 /// Runs densenetc: resolves the model, builds and lowers the IR, plans

@@ -88,6 +88,16 @@ static cl::opt<std::string> policy(
              "concatenations copied), all (recompute every dense layer), "
              "sqrt (Chen et al.)"),
     cl::value_desc("name"), cl::init("optimal"), cl::cat(planCategory));
+static cl::opt<std::string> trace(
+    "trace",
+    cl::desc("Also write the plan's predicted timeline as Chrome trace JSON "
+             "(open in Perfetto): spans per step, live bytes by category"),
+    cl::value_desc("file"), cl::cat(planCategory));
+static cl::opt<std::string> memoryPlot(
+    "memory-plot",
+    cl::desc("Also write an SVG of live memory over the steps, with the "
+             "budget and the recompute steps marked"),
+    cl::value_desc("file"), cl::cat(planCategory));
 static cl::opt<bool> minBudget(
     "min-budget", cl::desc("Print the smallest feasible budget and exit"),
     cl::cat(planCategory));
@@ -152,5 +162,7 @@ int main(int argc, char **argv) {
   options.reserve = given<std::string>(reserve);
   options.policy = policy;
   options.minBudget = minBudget;
+  options.trace = given<std::string>(trace);
+  options.memoryPlot = given<std::string>(memoryPlot);
   return densenet::runDensenetc(options, errs());
 }
