@@ -444,7 +444,8 @@ llvm::Error densenet::validateModelSpec(const ModelSpec &spec) {
   RangeChecker check;
   if (spec.name.empty() ||
       llvm::any_of(spec.name, [](char c) { return !llvm::isPrint(c); }))
-    return makeError("field 'name' must be a non-empty printable string");
+    return makeError("field 'name' must be a non-empty string of printable "
+                     "ASCII characters");
   check.integer("input.channels", spec.input.channels, 1, kMaxChannels);
   check.integer("input.height", spec.input.height, 1, kMaxSpatial);
   check.integer("input.width", spec.input.width, 1, kMaxSpatial);

@@ -116,7 +116,8 @@ TEST(ModelSpec, RejectsOutOfRangeValues) {
             "model.json: field 'batch_size': value 18446744073709551615 is "
             "too large");
   EXPECT_EQ(parseError(R"({"name": ""})"),
-            "model.json: field 'name' must be a non-empty printable string");
+            "model.json: field 'name' must be a non-empty string of printable "
+            "ASCII characters");
 }
 
 TEST(ModelSpec, NamesTheTransitionWhereTheInputRunsOut) {
