@@ -71,14 +71,22 @@ static LogicalResult verifySameElementType(Operation *op, Type a, Type b) {
   return success();
 }
 
+/// The checks every dn op with one input and one output shares: a name,
+/// static bounded shapes, and one activation dtype.
+static LogicalResult verifyLayer(Operation *op, StringRef name, Type input,
+                                 Type output) {
+  if (failed(verifyName(op, name)) || failed(verifyAllStatic(op)))
+    return failure();
+  return verifySameElementType(op, input, output);
+}
+
 //===----------------------------------------------------------------------===//
 // StemOp
 //===----------------------------------------------------------------------===//
 
 LogicalResult StemOp::verify() {
-  if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
-      failed(verifySameElementType(*this, getInput().getType(),
-                                   getOutput().getType())))
+  if (failed(verifyLayer(*this, getName(), getInput().getType(),
+                         getOutput().getType())))
     return failure();
   ArrayRef<int64_t> in = getInput().getType().getShape();
   ArrayRef<int64_t> out = getOutput().getType().getShape();
@@ -114,9 +122,8 @@ LogicalResult StemOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult DenseBlockOp::verifyRegions() {
-  if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
-      failed(verifySameElementType(*this, getInput().getType(),
-                                   getOutput().getType())))
+  if (failed(verifyLayer(*this, getName(), getInput().getType(),
+                         getOutput().getType())))
     return failure();
   Block &body = getBody().front();
   if (body.getNumArguments() != 1 ||
@@ -160,9 +167,8 @@ int64_t DenseLayerOp::getGrowthRate() {
 }
 
 LogicalResult DenseLayerOp::verify() {
-  if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
-      failed(verifySameElementType(*this, getInput().getType(),
-                                   getOutput().getType())))
+  if (failed(verifyLayer(*this, getName(), getInput().getType(),
+                         getOutput().getType())))
     return failure();
   auto in = getInput().getType();
   auto out = getOutput().getType();
@@ -192,9 +198,8 @@ LogicalResult DenseLayerOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult TransitionOp::verify() {
-  if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
-      failed(verifySameElementType(*this, getInput().getType(),
-                                   getOutput().getType())))
+  if (failed(verifyLayer(*this, getName(), getInput().getType(),
+                         getOutput().getType())))
     return failure();
   if (failed(verifyBatchNormSamples(*this, getInput().getType())))
     return failure();
@@ -228,9 +233,8 @@ LogicalResult TransitionOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ClassifierOp::verify() {
-  if (failed(verifyName(*this, getName())) || failed(verifyAllStatic(*this)) ||
-      failed(verifySameElementType(*this, getInput().getType(),
-                                   getOutput().getType())))
+  if (failed(verifyLayer(*this, getName(), getInput().getType(),
+                         getOutput().getType())))
     return failure();
   if (failed(verifyBatchNormSamples(*this, getInput().getType())))
     return failure();
