@@ -33,9 +33,10 @@ TEST(Sizes, RejectsMalformedSizes) {
                           "12 G B", "1e3MB"}) {
     llvm::Expected<int64_t> bytes = parseByteSize(bad);
     EXPECT_FALSE(bool(bytes)) << bad;
-    if (!bytes)
+    if (!bytes) {
       EXPECT_NE(llvm::toString(bytes.takeError()).find("invalid size"),
                 std::string::npos);
+    }
   }
   llvm::Expected<int64_t> huge = parseByteSize("100000000TB");
   ASSERT_FALSE(bool(huge));

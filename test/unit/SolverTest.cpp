@@ -90,11 +90,13 @@ TEST(Solver, MinTimeMatchesEnumeration) {
       EXPECT_LE(solution.lowerBoundSeconds, best + 1e-12);
       EXPECT_GE(solution.seconds, best - 1e-12);
       // A proven solution is the optimum.
-      if (solution.lowerBoundSeconds >= solution.seconds - 1e-12)
+      if (solution.lowerBoundSeconds >= solution.seconds - 1e-12) {
         EXPECT_NEAR(solution.seconds, best, 1e-12);
+      }
       // With exact units (small scale) every solution is proven.
-      if (scale == 1000)
+      if (scale == 1000) {
         EXPECT_NEAR(solution.seconds, best, 1e-12);
+      }
     }
   }
 }
