@@ -133,10 +133,12 @@ std::vector<SegmentSpec> segmentSpecs(func::FuncOp step) {
   return specs;
 }
 
-/// Marks the ops the choice recomputes and applies tg-rematerialize.
+/// Marks the ops the choice recomputes and applies tg-rematerialize;
+/// `verify` also runs tg-verify-training-step (for the plan that is kept:
+/// trial plans on clones skip it for speed).
 LogicalResult applyChoice(ModuleOp module,
                           const std::vector<SegmentSpec> &specs,
-                          const std::vector<int> &choice) {
+                          const std::vector<int> &choice, bool verify) {
   func::FuncOp step = trainingStep(module);
   llvm::StringMap<int> segmentIndex;
   for (size_t i = 0; i < specs.size(); ++i)
@@ -155,7 +157,8 @@ LogicalResult applyChoice(ModuleOp module,
   }
   PassManager pm(module.getContext());
   pm.addPass(createTgRematerialize());
-  pm.addPass(createTgVerifyTrainingStep());
+  if (verify)
+    pm.addPass(createTgVerifyTrainingStep());
   return pm.run(module);
 }
 
@@ -310,7 +313,7 @@ private:
                                           bool inPlace);
   llvm::Expected<Realized> realizeInPlace(ModuleOp target,
                                           const std::vector<int> &choice,
-                                          bool inPlace);
+                                          bool inPlace, bool verify);
 
   ModuleOp module;
   PlanOptions options;
@@ -384,8 +387,8 @@ std::vector<int> Planner::policyChoice(Policy policy) const {
 
 llvm::Expected<Realized>
 Planner::realizeInPlace(ModuleOp target, const std::vector<int> &choice,
-                        bool inPlace) {
-  if (failed(applyChoice(target, specs, choice)))
+                        bool inPlace, bool verify) {
+  if (failed(applyChoice(target, specs, choice, verify)))
     return makeError("internal error: rematerialization failed");
   return realize(trainingStep(target), options.target, inPlace);
 }
@@ -393,7 +396,7 @@ Planner::realizeInPlace(ModuleOp target, const std::vector<int> &choice,
 llvm::Expected<Realized>
 Planner::realizeOnClone(const std::vector<int> &choice, bool inPlace) {
   OwningOpRef<ModuleOp> clone(module.clone());
-  return realizeInPlace(*clone, choice, inPlace);
+  return realizeInPlace(*clone, choice, inPlace, /*verify=*/false);
 }
 
 llvm::Expected<int64_t> Planner::minimumBudget() {
@@ -519,7 +522,8 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     }
   }
 
-  llvm::Expected<Realized> realized = realizeInPlace(module, choice, inPlace);
+  llvm::Expected<Realized> realized =
+      realizeInPlace(module, choice, inPlace, /*verify=*/true);
   if (!realized)
     return realized.takeError();
   if (inPlace) {
