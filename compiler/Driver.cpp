@@ -161,7 +161,19 @@ static llvm::Expected<int64_t> largestBatch(const ModelSpec &spec,
       return needed.takeError();
     return *needed <= budget;
   };
+  // Batch norm needs two values per channel, so a model whose last block is
+  // 1x1 starts at batch 2: begin at the smallest batch the model accepts.
   int64_t low = 0, high = 1;
+  while (high < 64) {
+    ModelSpec resized = spec;
+    resized.batchSize = high;
+    if (llvm::Error error = validateModelSpec(resized)) {
+      llvm::consumeError(std::move(error));
+      ++high;
+      continue;
+    }
+    break;
+  }
   constexpr int64_t kLimit = 1 << 20;
   while (high <= kLimit) {
     llvm::Expected<bool> ok = fits(high);
