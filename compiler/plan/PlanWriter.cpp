@@ -15,6 +15,14 @@ static Json bytesOrNull(const std::optional<int64_t> &bytes) {
   return bytes ? Json(*bytes) : Json(nullptr);
 }
 
+/// The proof covers the plan when its lower bound reaches the plan's time,
+/// up to the rounding of summing the same doubles in another order.
+static bool provenOptimal(const MemoryPlan &plan) {
+  return plan.recomputeLowerBoundSeconds &&
+         *plan.recomputeLowerBoundSeconds >=
+             plan.recomputeSeconds * (1 - 1e-9) - 1e-15;
+}
+
 Json densenet::plan::planToJson(const MemoryPlan &plan,
                                 const PlanContext &context) {
   const Schedule &schedule = plan.schedule;
@@ -115,14 +123,6 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
       {"buffers", buffers},
       {"steps", steps},
   };
-}
-
-/// The proof covers the plan when its lower bound reaches the plan's time,
-/// up to the rounding of summing the same doubles in another order.
-static bool provenOptimal(const MemoryPlan &plan) {
-  return plan.recomputeLowerBoundSeconds &&
-         *plan.recomputeLowerBoundSeconds >=
-             plan.recomputeSeconds * (1 - 1e-9) - 1e-15;
 }
 
 static std::string bytesText(int64_t bytes) {
