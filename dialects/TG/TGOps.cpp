@@ -27,28 +27,16 @@ LogicalResult StateOp::verify() { return verifyCommon(*this, getName()); }
 
 LogicalResult Conv2DOp::verify() {
   if (failed(verifyCommon(*this, getName())) ||
-      failed(verifyWindow(*this, "stride", getStride(), 1)) ||
-      failed(verifyWindow(*this, "pad", getPadding(), 0)) ||
       failed(verifyWeightElementType(*this, getInput().getType(),
                                      getFilter().getType(), "filter")))
     return failure();
-  auto input = getInput().getType();
-  auto filter = getFilter().getType();
-  if (filter.getDimSize(1) != input.getDimSize(1))
-    return emitOpError("filter expects ")
-           << filter.getDimSize(1) << " input channels, the input has "
-           << input.getDimSize(1);
-  SmallVector<int64_t> kernel{filter.getDimSize(2), filter.getDimSize(3)};
-  return verifyWindowedShape(*this, input, getOutput().getType(),
-                             filter.getDimSize(0), kernel, getStride(),
-                             getPadding());
+  return verifyConvolution(*this, getInput().getType(), getFilter().getType(),
+                           getOutput().getType(), getStride(), getPadding(),
+                           "filter expects ", "the input");
 }
 
 int64_t Conv2DOp::getFlops() {
-  auto filter = getFilter().getType();
-  int64_t perOutput =
-      filter.getDimSize(1) * filter.getDimSize(2) * filter.getDimSize(3);
-  return 2 * numElements(getOutput()) * perOutput;
+  return convolutionFlops(getOutput(), getFilter().getType());
 }
 
 //===----------------------------------------------------------------------===//

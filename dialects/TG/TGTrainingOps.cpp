@@ -39,53 +39,33 @@ static LogicalResult verifyWeightGradType(Operation *op, Type weight,
 
 LogicalResult Conv2DGradInputOp::verify() {
   if (failed(verifyCommon(*this, getName())) ||
-      failed(verifyWindow(*this, "stride", getStride(), 1)) ||
-      failed(verifyWindow(*this, "pad", getPadding(), 0)) ||
       failed(verifyWeightElementType(*this, getOutputGrad().getType(),
                                      getFilter().getType(), "filter")))
     return failure();
-  auto input = getInputGrad().getType();
-  auto filter = getFilter().getType();
-  if (filter.getDimSize(1) != input.getDimSize(1))
-    return emitOpError("filter expects ")
-           << filter.getDimSize(1) << " input channels, the input gradient has "
-           << input.getDimSize(1);
-  SmallVector<int64_t> kernel{filter.getDimSize(2), filter.getDimSize(3)};
-  return verifyWindowedShape(*this, input, getOutputGrad().getType(),
-                             filter.getDimSize(0), kernel, getStride(),
-                             getPadding());
+  return verifyConvolution(*this, getInputGrad().getType(),
+                           getFilter().getType(), getOutputGrad().getType(),
+                           getStride(), getPadding(), "filter expects ",
+                           "the input gradient");
 }
 
 int64_t Conv2DGradInputOp::getFlops() {
-  auto filter = getFilter().getType();
-  return 2 * numElements(getOutputGrad()) * filter.getDimSize(1) *
-         filter.getDimSize(2) * filter.getDimSize(3);
+  return convolutionFlops(getOutputGrad(), getFilter().getType());
 }
 
 LogicalResult Conv2DGradFilterOp::verify() {
   if (failed(verifyCommon(*this, getName())) ||
-      failed(verifyWindow(*this, "stride", getStride(), 1)) ||
-      failed(verifyWindow(*this, "pad", getPadding(), 0)) ||
       failed(verifyWeightElementType(*this, getInput().getType(),
                                      getFilterGrad().getType(),
                                      "filter gradient")))
     return failure();
-  auto input = getInput().getType();
-  auto filter = getFilterGrad().getType();
-  if (filter.getDimSize(1) != input.getDimSize(1))
-    return emitOpError("filter gradient has ")
-           << filter.getDimSize(1) << " input channels, the input has "
-           << input.getDimSize(1);
-  SmallVector<int64_t> kernel{filter.getDimSize(2), filter.getDimSize(3)};
-  return verifyWindowedShape(*this, input, getOutputGrad().getType(),
-                             filter.getDimSize(0), kernel, getStride(),
-                             getPadding());
+  return verifyConvolution(*this, getInput().getType(),
+                           getFilterGrad().getType(), getOutputGrad().getType(),
+                           getStride(), getPadding(), "filter gradient has ",
+                           "the input");
 }
 
 int64_t Conv2DGradFilterOp::getFlops() {
-  auto filter = getFilterGrad().getType();
-  return 2 * numElements(getOutputGrad()) * filter.getDimSize(1) *
-         filter.getDimSize(2) * filter.getDimSize(3);
+  return convolutionFlops(getOutputGrad(), getFilterGrad().getType());
 }
 
 //===----------------------------------------------------------------------===//

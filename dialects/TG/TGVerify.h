@@ -174,6 +174,34 @@ inline LogicalResult verifyPoolGeometry(Operation *op, ArrayRef<int64_t> kernel,
                              stride, padding);
 }
 
+/// A convolution's geometry, checked in the forward direction for the
+/// forward op and both gradients: `filter` (O, C, KH, KW) reads C channels of
+/// `input` and, with `stride` and `padding`, makes `output`. The phrases
+/// name the tensors as the op calls them.
+inline LogicalResult
+verifyConvolution(Operation *op, RankedTensorType input, ShapedType filter,
+                  RankedTensorType output, ArrayRef<int64_t> stride,
+                  ArrayRef<int64_t> padding, StringRef filterPhrase,
+                  StringRef inputPhrase) {
+  if (failed(verifyWindow(op, "stride", stride, 1)) ||
+      failed(verifyWindow(op, "pad", padding, 0)))
+    return failure();
+  if (filter.getDimSize(1) != input.getDimSize(1))
+    return op->emitOpError(filterPhrase)
+           << filter.getDimSize(1) << " input channels, " << inputPhrase
+           << " has " << input.getDimSize(1);
+  SmallVector<int64_t> kernel{filter.getDimSize(2), filter.getDimSize(3)};
+  return verifyWindowedShape(op, input, output, filter.getDimSize(0), kernel,
+                             stride, padding);
+}
+
+/// FLOPs of a convolution (and of each of its gradients): a multiply-add per
+/// filter tap per output element.
+inline int64_t convolutionFlops(Value output, ShapedType filter) {
+  return 2 * numElements(output) * filter.getDimSize(1) *
+         filter.getDimSize(2) * filter.getDimSize(3);
+}
+
 } // namespace densenet::tg::detail
 
 #endif // DENSENET_DIALECTS_TG_TGVERIFY_H
