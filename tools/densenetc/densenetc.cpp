@@ -9,6 +9,7 @@
 #include "compiler/Driver.h"
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/InitLLVM.h"
 
 using namespace llvm;
@@ -103,7 +104,8 @@ static cl::opt<bool> minBudget(
     cl::cat(planCategory));
 
 static cl::OptionCategory sgdCategory(
-    "training step options (torch.optim.SGD's meaning; --emit training-mlir)");
+    "training step options (torch.optim.SGD's meaning; used by the training "
+    "step and recorded in the plan)");
 static cl::opt<double> momentum("momentum", cl::desc("SGD momentum"),
                                 cl::init(0.9), cl::cat(sgdCategory));
 static cl::opt<double> weightDecay("weight-decay",
@@ -126,6 +128,10 @@ static std::optional<T> given(const Option &option) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::SetVersionPrinter([](raw_ostream &os) {
+    os << "densenetc (densenet) 0.1, plan format 1, built with LLVM "
+       << LLVM_VERSION_STRING << "\n";
+  });
   cl::HideUnrelatedOptions({&category, &planCategory, &sgdCategory});
   cl::ParseCommandLineOptions(
       argc, argv,
