@@ -11,8 +11,14 @@ static int64_t alignUp(int64_t value, int64_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
 
-LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
-                                           int64_t alignment) {
+namespace {
+/// Orders in which greedy placement visits the non-persistent items:
+/// largest first, largest bytes x steps first, longest-lived first.
+enum class Order { Size, Area, Length };
+} // namespace
+
+static LayoutResult greedy(const std::vector<LayoutItem> &items,
+                           int64_t alignment, Order visit) {
   LayoutResult result;
   result.offsets.assign(items.size(), -1);
   std::vector<int> order(items.size());
@@ -29,9 +35,22 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   for (int i : order)
     if (!items[i].persistent)
       rest.push_back(i);
+  auto key = [&](int i) -> double {
+    double length = items[i].last - items[i].first + 1;
+    switch (visit) {
+    case Order::Size:
+      return double(items[i].bytes);
+    case Order::Area:
+      return double(items[i].bytes) * length;
+    case Order::Length:
+      return length * 1e18 + double(items[i].bytes);
+    }
+    return 0;
+  };
   std::stable_sort(rest.begin(), rest.end(), [&](int a, int b) {
-    if (items[a].bytes != items[b].bytes)
-      return items[a].bytes > items[b].bytes;
+    double ka = key(a), kb = key(b);
+    if (ka != kb)
+      return ka > kb;
     return items[a].first < items[b].first;
   });
 
@@ -63,4 +82,18 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   }
   result.arenaBytes = top;
   return result;
+}
+
+LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
+                                           int64_t alignment) {
+  // No single order wins on every schedule: by size is the classic; by size
+  // times lifetime places the long-lived block buffers and kept tensors
+  // first and usually leaves the fewest holes (densenet264: 2.7% -> 0.1%).
+  LayoutResult best = greedy(items, alignment, Order::Size);
+  for (Order order : {Order::Area, Order::Length}) {
+    LayoutResult other = greedy(items, alignment, order);
+    if (other.arenaBytes < best.arenaBytes)
+      best = other;
+  }
+  return best;
 }

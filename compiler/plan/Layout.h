@@ -21,9 +21,9 @@ struct LayoutResult {
 
 /// Assigns each item an offset, a multiple of `alignment`, so that two items
 /// whose lifetimes overlap never share a byte. Persistent items go first,
-/// packed at the bottom; the rest are placed largest first at the lowest
-/// offset that fits (greedy by size), which keeps fragmentation low on the
-/// nested lifetimes of a training step.
+/// packed at the bottom; the rest are placed one by one at the lowest offset
+/// that fits, visited in three orders (by size, by size x lifetime, by
+/// lifetime), and the smallest arena is kept.
 LayoutResult layoutBuffers(const std::vector<LayoutItem> &items,
                            int64_t alignment);
 
