@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
       "densenetc: compile a DenseNet description\n\n"
       "  densenetc --list-models\n"
       "  densenetc --mem-budget 12GB model.json -o plan.json\n"
-      "  densenetc --mem-budget 40MB --target cpu --model densenet-bc-100 "
+      "  densenetc --mem-budget 500MB --target cpu --model densenet-bc-100 "
       "--emit report\n"
       "  densenetc --model densenet264 --min-budget\n"
       "  densenetc --model densenet121 --emit stats\n"
