@@ -161,22 +161,9 @@ LogicalResult LinearOp::verify() {
       failed(verifyWeightElementType(*this, getInput().getType(),
                                      getBias().getType(), "bias")))
     return failure();
-  auto input = getInput().getType();
-  auto weight = getWeight().getType();
-  auto output = getOutput().getType();
-  if (weight.getDimSize(1) != input.getDimSize(1))
-    return emitOpError("weight expects ")
-           << weight.getDimSize(1) << " input features, the input has "
-           << input.getDimSize(1);
-  if (getBias().getType().getDimSize(0) != weight.getDimSize(0))
-    return emitOpError("bias has ")
-           << getBias().getType().getDimSize(0) << " elements, expected "
-           << weight.getDimSize(0);
-  auto expected = RankedTensorType::get(
-      {input.getDimSize(0), weight.getDimSize(0)}, input.getElementType());
-  if (output != expected)
-    return emitOpError("expected output ") << expected << ", got " << output;
-  return success();
+  return verifyLinear(*this, getInput().getType(), getWeight().getType(),
+                      getBias().getType().getDimSize(0), getOutput().getType(),
+                      "bias has ", "expected output ");
 }
 
 int64_t LinearOp::getFlops() {
@@ -203,12 +190,7 @@ int64_t DropoutOp::getFlops() { return 2 * numElements(getInput()); }
 LogicalResult SoftmaxCrossEntropyOp::verify() {
   if (failed(verifyCommon(*this, getName())))
     return failure();
-  int64_t rows = getLogits().getType().getDimSize(0);
-  if (getLabels().getType().getDimSize(0) != rows)
-    return emitOpError("has ")
-           << rows << " rows of logits but "
-           << getLabels().getType().getDimSize(0) << " labels";
-  return success();
+  return verifyLabels(*this, getLogits().getType(), getLabels().getType());
 }
 
 int64_t SoftmaxCrossEntropyOp::getFlops() {

@@ -174,23 +174,10 @@ LogicalResult LinearGradOp::verify() {
       failed(verifyWeightElementType(*this, getInput().getType(),
                                      getBiasGrad().getType(), "bias gradient")))
     return failure();
-  auto input = getInput().getType();
-  auto weight = getWeight().getType();
-  auto outputGrad = getOutputGrad().getType();
-  if (weight.getDimSize(1) != input.getDimSize(1))
-    return emitOpError("weight expects ")
-           << weight.getDimSize(1) << " input features, the input has "
-           << input.getDimSize(1);
-  auto expected = RankedTensorType::get(
-      {input.getDimSize(0), weight.getDimSize(0)}, input.getElementType());
-  if (outputGrad != expected)
-    return emitOpError("output gradient must be ")
-           << expected << ", got " << outputGrad;
-  if (getBiasGrad().getType().getDimSize(0) != weight.getDimSize(0))
-    return emitOpError("bias gradient has ")
-           << getBiasGrad().getType().getDimSize(0) << " elements, expected "
-           << weight.getDimSize(0);
-  return success();
+  return verifyLinear(*this, getInput().getType(), getWeight().getType(),
+                      getBiasGrad().getType().getDimSize(0),
+                      getOutputGrad().getType(), "bias gradient has ",
+                      "output gradient must be ");
 }
 
 int64_t LinearGradOp::getFlops() {
@@ -216,12 +203,7 @@ LogicalResult SoftmaxCrossEntropyGradOp::verify() {
                             getLogits().getType(),
                             "logits gradient and logits types differ")))
     return failure();
-  int64_t rows = getLogits().getType().getDimSize(0);
-  if (getLabels().getType().getDimSize(0) != rows)
-    return emitOpError("has ")
-           << rows << " rows of logits but "
-           << getLabels().getType().getDimSize(0) << " labels";
-  return success();
+  return verifyLabels(*this, getLogits().getType(), getLabels().getType());
 }
 
 int64_t SoftmaxCrossEntropyGradOp::getFlops() {

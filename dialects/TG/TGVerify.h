@@ -202,6 +202,39 @@ inline int64_t convolutionFlops(Value output, ShapedType filter) {
          filter.getDimSize(2) * filter.getDimSize(3);
 }
 
+/// A linear layer's geometry for the forward op and its gradient: `weight`
+/// (K, C) reads the C features of `input` (N, C), the bias (or its gradient)
+/// has K elements, and `output` (or its gradient) is N x K in the input's
+/// dtype. The phrases name the bias and output as the op calls them.
+inline LogicalResult verifyLinear(Operation *op, RankedTensorType input,
+                                  RankedTensorType weight, int64_t biasSize,
+                                  RankedTensorType output,
+                                  StringRef biasPhrase,
+                                  StringRef outputPhrase) {
+  if (weight.getDimSize(1) != input.getDimSize(1))
+    return op->emitOpError("weight expects ")
+           << weight.getDimSize(1) << " input features, the input has "
+           << input.getDimSize(1);
+  if (biasSize != weight.getDimSize(0))
+    return op->emitOpError(biasPhrase)
+           << biasSize << " elements, expected " << weight.getDimSize(0);
+  auto expected = RankedTensorType::get(
+      {input.getDimSize(0), weight.getDimSize(0)}, input.getElementType());
+  if (output != expected)
+    return op->emitOpError(outputPhrase) << expected << ", got " << output;
+  return success();
+}
+
+/// One label per row of logits.
+inline LogicalResult verifyLabels(Operation *op, RankedTensorType logits,
+                                  RankedTensorType labels) {
+  if (labels.getDimSize(0) != logits.getDimSize(0))
+    return op->emitOpError("has ")
+           << logits.getDimSize(0) << " rows of logits but "
+           << labels.getDimSize(0) << " labels";
+  return success();
+}
+
 } // namespace densenet::tg::detail
 
 #endif // DENSENET_DIALECTS_TG_TGVERIFY_H
