@@ -320,6 +320,7 @@ private:
   std::vector<SegmentSpec> specs;
   std::vector<Segment> segments;
   std::vector<int> smallestChoice; // the least-peak plan, for the fallback
+  int64_t keepArenaBytes = 0;      // arena of the plan that recomputes nothing
 };
 
 llvm::Error Planner::profile() {
@@ -344,6 +345,10 @@ llvm::Error Planner::profile() {
     llvm::Expected<Realized> realized = realizeOnClone(choice, true);
     if (!realized)
       return realized.takeError();
+    // Option 0 everywhere is the keep-everything plan; the planner needs
+    // its arena again.
+    if (k == 0)
+      keepArenaBytes = realized->arenaBytes;
     llvm::Expected<std::vector<SegmentProfile>> profiles =
         profileSegments(realized->schedule, realized->liveness, specs);
     if (!profiles)
@@ -466,10 +471,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     // Recomputing nothing costs nothing: if that plan's arena fits, it is
     // the answer, whatever the grid says.
     std::vector<int> keepAll(segments.size(), 0);
-    llvm::Expected<Realized> kept = realizeOnClone(keepAll, true);
-    if (!kept)
-      return kept.takeError();
-    if (kept->arenaBytes + reserve <= *budget) {
+    if (keepArenaBytes + reserve <= *budget) {
       choice = keepAll;
       lowerBound = 0.0;
       solverLimit = cap;
