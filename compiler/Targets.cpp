@@ -40,8 +40,11 @@ static std::vector<Target> buildTargets() {
        "DenseNet's GPU (480 GB/s)",
        12196 * kMiB, 384 * kMiB, 256, "nchw", 11 * kTera, 0.17 * kTera,
        480 * kGiga, 16 * kMiB});
-  add({"cpu", "cpu", "host CPU with oneDNN (2 AVX-512 cores, ~20 GB/s)", 0,
-       64 * kMiB, 64, "nchw", 0.15 * kTera, 0.3 * kTera, 20 * kGiga, 0});
+  Target cpu{"cpu", "cpu", "host CPU with oneDNN (2 AVX-512 cores, ~20 GB/s)",
+             0, 64 * kMiB, 64, "nchw", 0.15 * kTera, 0.3 * kTera, 20 * kGiga,
+             0};
+  cpu.im2colWorkspace = true;
+  add(cpu);
   return targets;
 }
 

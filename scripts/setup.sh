@@ -12,7 +12,7 @@ packages=(
   # tests
   googletest libgtest-dev python3
   # runtime: CPU kernels, multi-process, real data
-  libdnnl-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist
+  libdnnl-dev libcli11-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist
   # cross-checks against torchvision (lit: test/lit/presets/torchvision.test)
   python3-torchvision
 )

@@ -1,6 +1,7 @@
 //===- PlanWriter.cpp - The plan file and the report ----------------------===//
 
 #include "compiler/plan/PlanWriter.h"
+#include "format/PlanChecksum.h"
 
 #include "compiler/Sizes.h"
 
@@ -74,9 +75,9 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
   breakdown["reserve"] = plan.reserveBytes;
 
   const Target &target = context.target;
-  return Json{
+  Json json{
       {"format", "densenet-plan"},
-      {"version", kPlanFormatVersion},
+      {"version", format::kPlanFormatVersion},
       {"target",
        {{"name", target.name},
         {"kind", target.kind},
@@ -123,6 +124,9 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
       {"buffers", buffers},
       {"steps", steps},
   };
+  // Sealed last, over everything above (format/PlanChecksum.h).
+  json["checksum"] = format::planChecksum(json.dump());
+  return json;
 }
 
 static std::string bytesText(int64_t bytes) {

@@ -15,10 +15,6 @@
 
 namespace densenet::plan {
 
-/// Version of the plan format (docs/plan-format.md); bumped on any change a
-/// reader must know about.
-constexpr int kPlanFormatVersion = 1;
-
 /// Facts about the model the plan and report mention beside the plan.
 struct PlanContext {
   ModelSpec spec;

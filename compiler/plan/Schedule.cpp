@@ -88,6 +88,21 @@ static bool isConvolution(Operation *op) {
   return isa<tg::Conv2DOp, tg::Conv2DGradInputOp, tg::Conv2DGradFilterOp>(op);
 }
 
+/// The filter shape [O, I, KH, KW] and the output-sized feature map
+/// [N, O, HO, WO] of any of the three convolution ops.
+static std::pair<ArrayRef<int64_t>, ArrayRef<int64_t>>
+convolutionShapes(Operation *op) {
+  auto shape = [](Value value) {
+    return cast<ShapedType>(value.getType()).getShape();
+  };
+  if (auto conv = dyn_cast<tg::Conv2DOp>(op))
+    return {shape(conv.getFilter()), shape(conv.getOutput())};
+  if (auto grad = dyn_cast<tg::Conv2DGradInputOp>(op))
+    return {shape(grad.getFilter()), shape(grad.getOutputGrad())};
+  auto grad = cast<tg::Conv2DGradFilterOp>(op);
+  return {shape(grad.getFilterGrad()), shape(grad.getOutputGrad())};
+}
+
 namespace {
 
 /// Where a value's data lives: its own buffer, or a channel range of the
@@ -112,6 +127,8 @@ private:
                 bool persistent);
   Category categoryOf(Value value);
   void addStep(Operation *op, Type activation);
+  /// Bytes of scratch a convolution step gets on this target.
+  int64_t convolutionWorkspace(Operation *op) const;
 
   func::FuncOp function;
   const Target &target;
@@ -306,13 +323,14 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
                            : 0.0;
   step.seconds = std::max(computeSeconds, memorySeconds);
 
-  if (isConvolution(op) && target.convWorkspaceBytes > 0) {
+  int64_t workspaceBytes = isConvolution(op) ? convolutionWorkspace(op) : 0;
+  if (workspaceBytes > 0) {
     // A convolution's scratch is a buffer of its own that lives for the step.
     Buffer workspace;
     workspace.id = static_cast<int>(schedule.buffers.size());
     workspace.name = step.layer + ".workspace";
-    workspace.bytes = target.convWorkspaceBytes;
-    workspace.shape = {target.convWorkspaceBytes};
+    workspace.bytes = workspaceBytes;
+    workspace.shape = {workspaceBytes};
     workspace.dtype = "u8";
     workspace.category = Category::Workspace;
     schedule.buffers.push_back(workspace);
@@ -320,6 +338,25 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
     step.writes.push_back(workspace.id);
   }
   schedule.steps.push_back(std::move(step));
+}
+
+int64_t ScheduleBuilder::convolutionWorkspace(Operation *op) const {
+  if (!target.im2colWorkspace)
+    return target.convWorkspaceBytes;
+  auto [filter, output] = convolutionShapes(op);
+  auto stride = op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef();
+  auto padding = op->getAttrOfType<DenseI64ArrayAttr>("padding").asArrayRef();
+  bool plainGemm = filter[2] == 1 && filter[3] == 1 && stride[0] == 1 &&
+                   stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
+  if (plainGemm)
+    return 0;
+  // One image's column matrix, [I * KH * KW] x [HO * WO], in the element
+  // type of the feature maps.
+  int64_t elementBytes =
+      cast<ShapedType>(op->getOperand(0).getType()).getElementTypeBitWidth() /
+      8;
+  return filter[1] * filter[2] * filter[3] * output[2] * output[3] *
+         elementBytes;
 }
 
 Schedule ScheduleBuilder::build() {

@@ -1,0 +1,68 @@
+//===- Backend.h - What a device must provide to run a plan -----*- C++ -*-===//
+//
+// The one small interface between the training loop and a device (DESIGN.md;
+// in the spirit of ggml-backend and IREE's HAL). A backend owns the plan's
+// single arena, builds a kernel for every step when it is created, and then
+// only executes: a whole training step, or the forward pass in inference
+// mode for evaluation. Host data enters and leaves through write/read of
+// root buffers. The CPU backend (runtime/cpu) is the reference.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_RUNTIME_BACKEND_BACKEND_H
+#define DENSENET_RUNTIME_BACKEND_BACKEND_H
+
+#include "runtime/plan/Plan.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace densenet::runtime {
+
+/// What a training step needs besides its buffers: dropout masks are a pure
+/// function of (seed, step, layer) (docs/training-semantics.md).
+struct StepContext {
+  uint64_t seed = 0;
+  int64_t step = 0;
+};
+
+class Backend {
+public:
+  virtual ~Backend();
+
+  /// "cpu (oneDNN 2.6, 2 threads)" and the like, for the log.
+  virtual std::string describe() const = 0;
+
+  /// Runs every step of the plan in order: one optimizer step.
+  virtual void train(const StepContext &context) = 0;
+  /// Runs the forward steps up to the logits with batch norm in inference
+  /// mode (running statistics) and dropout off; nothing persistent changes.
+  virtual void infer() = 0;
+
+  /// Copies host bytes into a root buffer, or out of one; `bytes` must be
+  /// the buffer's size.
+  virtual void write(int buffer, const void *data, size_t bytes) = 0;
+  virtual void read(int buffer, void *data, size_t bytes) const = 0;
+
+  /// The most bytes the backend held at once during the steps run so far:
+  /// the buffers its kernels touched, over their observed lifetimes, plus
+  /// workspaces and anything allocated outside the arena; the reserve is
+  /// not included. For a correct backend this equals the plan's
+  /// predicted_peak_bytes - reserve_bytes.
+  virtual int64_t measuredPeakBytes() const = 0;
+  /// Bytes the backend allocated besides the arena (documented, fixed).
+  virtual int64_t bytesOutsideArena() const = 0;
+};
+
+struct CpuOptions {
+  int threads = 0; // 0: all cores
+};
+
+/// The oneDNN CPU backend; throws PlanError when the plan cannot run on it.
+std::unique_ptr<Backend> createCpuBackend(const Plan &plan,
+                                          const CpuOptions &options);
+
+} // namespace densenet::runtime
+
+#endif // DENSENET_RUNTIME_BACKEND_BACKEND_H

@@ -1,0 +1,507 @@
+//===- CpuBackend.cpp - The reference backend: host memory, oneDNN --------===//
+//
+// One arena allocation of the plan's size holds every buffer at its planned
+// offset; convolution scratch is the plan's workspace buffer of the step.
+// At creation every step becomes a bound kernel call (pointers, shapes and
+// attributes resolved once), so a training step is a loop over closures.
+//
+// oneDNN's convolution, batch-norm, pooling and eltwise primitives select
+// their reference implementations for the strided channel slices an
+// in-place dense block is made of (docs/architecture.md has the numbers),
+// and size their scratch by thread count; the kernels therefore use
+// oneDNN's JIT sgemm with leading dimensions, and loops of their own.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/backend/Backend.h"
+#include "runtime/backend/Philox.h"
+#include "runtime/cpu/Kernels.h"
+
+#include <dnnl.h>
+#include <omp.h>
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <cstring>
+#include <functional>
+
+using namespace densenet::runtime;
+using namespace densenet::runtime::cpu;
+
+Backend::~Backend() = default;
+
+namespace {
+
+/// The arena: anonymous pages, so untouched bytes cost nothing and the
+/// allocation is page-aligned (every planned offset is then aligned too).
+class Arena {
+public:
+  explicit Arena(int64_t bytes) : bytes(std::max<int64_t>(bytes, 1)) {
+    void *memory = mmap(nullptr, this->bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED)
+      throw PlanError("cannot allocate the plan's arena of " +
+                      std::to_string(bytes) + " bytes: " +
+                      std::strerror(errno));
+    base = static_cast<uint8_t *>(memory);
+  }
+  ~Arena() { munmap(base, bytes); }
+  Arena(const Arena &) = delete;
+  Arena &operator=(const Arena &) = delete;
+
+  uint8_t *base = nullptr;
+  int64_t bytes = 0;
+};
+
+class CpuBackend final : public Backend {
+public:
+  CpuBackend(const Plan &plan, const CpuOptions &options)
+      : plan(plan), arena(plan.arenaBytes) {
+    if (plan.dtype != DType::F32)
+      throw PlanError(plan.source + ": the plan's dtype is " +
+                      stringify(plan.dtype) +
+                      "; the CPU backend runs f32 plans (compile with "
+                      "densenetc --dtype f32, or run on a GPU)");
+    profile = std::getenv("DENSENET_PROFILE") != nullptr;
+    threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+    omp_set_num_threads(threads);
+    for (size_t index = 0; index < plan.steps.size(); ++index)
+      bind(static_cast<int>(index));
+  }
+
+  std::string describe() const override {
+    const dnnl_version_t *version = dnnl_version();
+    return "cpu (oneDNN " + std::to_string(version->major) + "." +
+           std::to_string(version->minor) + "." +
+           std::to_string(version->patch) + " sgemm, " +
+           std::to_string(threads) + " threads)";
+  }
+
+  void train(const StepContext &context) override {
+    current = context;
+    std::fill(firstTouch.begin(), firstTouch.end(), -1);
+    std::fill(lastTouch.begin(), lastTouch.end(), -1);
+    for (size_t index = 0; index < kernels.size(); ++index) {
+      for (int root : touched[index]) {
+        if (firstTouch[root] < 0)
+          firstTouch[root] = static_cast<int>(index);
+        lastTouch[root] = static_cast<int>(index);
+      }
+      if (profile) {
+        auto start = std::chrono::steady_clock::now();
+        kernels[index]();
+        opSeconds[plan.steps[index].opName] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          start)
+                .count();
+      } else {
+        kernels[index]();
+      }
+    }
+    recordPeak();
+  }
+
+  void infer() override {
+    for (auto &kernel : inference)
+      kernel();
+  }
+
+  void write(int id, const void *data, size_t bytes) override {
+    std::memcpy(rootPointer(id, bytes), data, bytes);
+  }
+  void read(int id, void *data, size_t bytes) const override {
+    std::memcpy(data, const_cast<CpuBackend *>(this)->rootPointer(id, bytes),
+                bytes);
+  }
+
+  int64_t measuredPeakBytes() const override { return peakBytes; }
+  int64_t bytesOutsideArena() const override { return 0; }
+
+private:
+  uint8_t *rootPointer(int id, size_t bytes) {
+    if (id < 0 || id >= static_cast<int>(plan.buffers.size()) ||
+        plan.buffers[id].isView() ||
+        static_cast<int64_t>(bytes) != plan.buffers[id].bytes)
+      throw PlanError("internal error: host transfer of " +
+                      std::to_string(bytes) + " bytes to buffer " +
+                      std::to_string(id));
+    return arena.base + plan.buffers[id].offset;
+  }
+
+  int rootOf(int id) const {
+    return plan.buffers[id].isView() ? plan.buffers[id].viewOf : id;
+  }
+  float *pointer(int id) {
+    const Buffer &buffer = plan.buffers[id];
+    if (!buffer.isView())
+      return reinterpret_cast<float *>(arena.base + buffer.offset);
+    const Buffer &root = plan.buffers[buffer.viewOf];
+    return reinterpret_cast<float *>(arena.base + root.offset) +
+           buffer.channelOffset * root.shape[2] * root.shape[3];
+  }
+  Map map(int id) {
+    const Buffer &buffer = plan.buffers[id];
+    const Buffer &root = plan.buffers[rootOf(id)];
+    Map result;
+    result.data = pointer(id);
+    result.n = buffer.shape[0];
+    result.c = buffer.shape[1];
+    result.h = buffer.shape[2];
+    result.w = buffer.shape[3];
+    result.imageStride = root.shape[1] * result.h * result.w;
+    return result;
+  }
+  static Window window(const Attributes &attributes, int64_t kernelHeight,
+                       int64_t kernelWidth) {
+    Window result;
+    result.kernelHeight = kernelHeight;
+    result.kernelWidth = kernelWidth;
+    result.strideHeight = attributes.stride[0];
+    result.strideWidth = attributes.stride[1];
+    result.padHeight = attributes.padding[0];
+    result.padWidth = attributes.padding[1];
+    return result;
+  }
+  int runningStatistic(const Step &step, const char *suffix) {
+    int id = plan.find(step.layer + suffix);
+    if (id < 0 || plan.buffers[id].shape != plan.buffers[step.reads[1]].shape)
+      throw PlanError(plan.source + ": batch norm '" + step.layer +
+                      "' has no buffer '" + step.layer + suffix +
+                      "' for inference");
+    return id;
+  }
+
+  /// Resolves step `index` to a closure over its pointers and shapes.
+  void bind(int index) {
+    const Step &step = plan.steps[index];
+    const Attributes &a = step.attributes;
+    const std::vector<int> &r = step.reads, &w = step.writes, &u = step.updates;
+    float *workspace = step.workspace >= 0 ? pointer(step.workspace) : nullptr;
+    std::function<void()> kernel, inferenceKernel;
+    switch (step.op) {
+    case OpKind::Conv2d: {
+      Map x = map(r[0]), y = map(w[0]);
+      const auto &f = plan.buffers[r[1]].shape;
+      float *filter = pointer(r[1]);
+      Window geometry = window(a, f[2], f[3]);
+      requireWorkspace(step, x.c * f[2] * f[3] * y.h * y.w, geometry);
+      kernel = [=] { convolutionForward(x, filter, y, geometry, workspace); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::Conv2dGradInput: {
+      Map dy = map(r[0]), dx = map(w[0]);
+      const auto &f = plan.buffers[r[1]].shape;
+      float *filter = pointer(r[1]);
+      Window geometry = window(a, f[2], f[3]);
+      requireWorkspace(step, dx.c * f[2] * f[3] * dy.h * dy.w, geometry);
+      kernel = [=] {
+        convolutionBackwardData(dy, filter, dx, geometry, workspace);
+      };
+      break;
+    }
+    case OpKind::Conv2dGradFilter: {
+      Map x = map(r[0]), dy = map(r[1]);
+      const auto &f = plan.buffers[w[0]].shape;
+      float *filterGrad = pointer(w[0]);
+      Window geometry = window(a, f[2], f[3]);
+      requireWorkspace(step, x.c * f[2] * f[3] * dy.h * dy.w, geometry);
+      kernel = [=] {
+        convolutionBackwardFilter(x, dy, filterGrad, geometry, workspace);
+      };
+      break;
+    }
+    case OpKind::BatchNorm: {
+      Map x = map(r[0]), y = map(w[0]);
+      float *weight = pointer(r[1]), *bias = pointer(r[2]);
+      float *mean = pointer(w[1]), *variance = pointer(w[2]);
+      double epsilon = a.epsilon;
+      kernel = [=] {
+        batchNormForward(x, weight, bias, y, mean, variance, epsilon);
+      };
+      if (step.phase == Phase::Forward) {
+        float *runningMean = pointer(runningStatistic(step, ".running_mean"));
+        float *runningVariance =
+            pointer(runningStatistic(step, ".running_var"));
+        inferenceKernel = [=] {
+          batchNormInference(x, weight, bias, y, runningMean, runningVariance,
+                             epsilon);
+        };
+      }
+      break;
+    }
+    case OpKind::BatchNormGrad: {
+      Map dy = map(r[0]), x = map(r[1]), dx = map(w[0]);
+      float *weight = pointer(r[2]), *mean = pointer(r[3]),
+            *variance = pointer(r[4]);
+      float *weightGrad = pointer(w[1]), *biasGrad = pointer(w[2]);
+      double epsilon = a.epsilon;
+      kernel = [=] {
+        batchNormBackward(dy, x, weight, mean, variance, dx, weightGrad,
+                          biasGrad, epsilon);
+      };
+      break;
+    }
+    case OpKind::RunningStatsUpdate: {
+      float *mean = pointer(r[0]), *variance = pointer(r[1]);
+      float *runningMean = pointer(u[0]), *runningVariance = pointer(u[1]);
+      int64_t channels = plan.buffers[r[0]].shape[0];
+      double momentum = a.momentum;
+      int64_t samples = a.samples;
+      kernel = [=] {
+        runningStatsUpdate(runningMean, runningVariance, mean, variance,
+                           channels, momentum, samples);
+      };
+      break;
+    }
+    case OpKind::Relu: {
+      Map x = flatOrMap(r[0]), y = flatOrMap(w[0]);
+      kernel = [=] { relu(x, y); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::ReluGrad: {
+      Map dy = flatOrMap(r[0]), y = flatOrMap(r[1]), dx = flatOrMap(w[0]);
+      kernel = [=] { reluBackward(dy, y, dx); };
+      break;
+    }
+    case OpKind::Concat: {
+      std::vector<Map> inputs;
+      for (int id : r)
+        inputs.push_back(map(id));
+      Map y = map(w[0]);
+      kernel = [=] {
+        concat(inputs.data(), static_cast<int>(inputs.size()), y);
+      };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::MaxPool:
+    case OpKind::AvgPool: {
+      Map x = map(r[0]), y = map(w[0]);
+      Window geometry = window(a, a.kernel[0], a.kernel[1]);
+      if (step.op == OpKind::MaxPool)
+        kernel = [=] { maxPoolForward(x, y, geometry); };
+      else
+        kernel = [=] { avgPoolForward(x, y, geometry); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::MaxPoolGrad: {
+      Map dy = map(r[0]), x = map(r[1]), y = map(r[2]), dx = map(w[0]);
+      Window geometry = window(a, a.kernel[0], a.kernel[1]);
+      kernel = [=] { maxPoolBackward(dy, x, y, dx, geometry); };
+      break;
+    }
+    case OpKind::AvgPoolGrad: {
+      Map dy = map(r[0]), dx = map(w[0]);
+      Window geometry = window(a, a.kernel[0], a.kernel[1]);
+      kernel = [=] { avgPoolBackward(dy, dx, geometry); };
+      break;
+    }
+    case OpKind::GlobalAvgPool: {
+      Map x = map(r[0]);
+      float *y = pointer(w[0]);
+      kernel = [=] { globalAvgPoolForward(x, y); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::GlobalAvgPoolGrad: {
+      float *dy = pointer(r[0]);
+      Map dx = map(w[0]);
+      kernel = [=] { globalAvgPoolBackward(dy, dx); };
+      break;
+    }
+    case OpKind::Linear: {
+      const auto &weightShape = plan.buffers[r[1]].shape;
+      float *x = pointer(r[0]), *weight = pointer(r[1]), *bias = pointer(r[2]);
+      float *y = pointer(w[0]);
+      int64_t batch = plan.batchSize, inputs = weightShape[1],
+              outputs = weightShape[0];
+      kernel = [=] {
+        linearForward(x, weight, bias, y, batch, inputs, outputs);
+      };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::LinearGrad: {
+      const auto &weightShape = plan.buffers[r[2]].shape;
+      float *dy = pointer(r[0]), *x = pointer(r[1]), *weight = pointer(r[2]);
+      float *dx = pointer(w[0]), *weightGrad = pointer(w[1]),
+            *biasGrad = pointer(w[2]);
+      int64_t batch = plan.batchSize, inputs = weightShape[1],
+              outputs = weightShape[0];
+      kernel = [=] {
+        linearBackward(dy, x, weight, dx, weightGrad, biasGrad, batch, inputs,
+                       outputs);
+      };
+      break;
+    }
+    case OpKind::Dropout:
+    case OpKind::DropoutGrad: {
+      Map x = map(r[0]), y = map(w[0]);
+      double rate = a.rate;
+      // The backward's mask is the forward's: same layer key, same step.
+      std::string name = step.layer;
+      uint64_t key = layerKey(name);
+      kernel = [=] {
+        dropout(x, y, rate, current.seed, key, current.step);
+      };
+      if (step.op == OpKind::Dropout)
+        inferenceKernel = [=] { dropout(x, y, 0.0, 0, 0, 0); };
+      break;
+    }
+    case OpKind::SoftmaxCrossEntropy: {
+      float *logits = pointer(r[0]);
+      const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
+      float *loss = pointer(w[0]);
+      int64_t *correct = reinterpret_cast<int64_t *>(pointer(w[1]));
+      int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
+      kernel = [=] {
+        softmaxCrossEntropy(logits, labels, batch, classes, loss, correct);
+      };
+      break;
+    }
+    case OpKind::SoftmaxCrossEntropyGrad: {
+      float *logits = pointer(r[0]), *logitsGrad = pointer(w[0]);
+      const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
+      int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
+      kernel = [=] {
+        softmaxCrossEntropyBackward(logits, labels, batch, classes,
+                                    logitsGrad);
+      };
+      break;
+    }
+    case OpKind::Accumulate: {
+      Map value = map(r[0]), target = map(u[0]);
+      int64_t offset = a.offset;
+      kernel = [=] { accumulate(value, target, offset); };
+      break;
+    }
+    case OpKind::SgdUpdate: {
+      float *gradient = pointer(r[0]), *learningRate = pointer(r[1]);
+      float *parameter = pointer(u[0]), *momentumBuffer = pointer(u[1]);
+      int64_t count = plan.buffers[r[0]].elements();
+      double momentum = a.momentum, weightDecay = a.weightDecay;
+      bool nesterov = a.nesterov;
+      kernel = [=] {
+        sgdUpdate(parameter, gradient, momentumBuffer, count, *learningRate,
+                  momentum, weightDecay, nesterov);
+      };
+      break;
+    }
+    }
+    kernels.push_back(std::move(kernel));
+    if (step.phase == Phase::Forward && inferenceKernel)
+      inference.push_back(std::move(inferenceKernel));
+
+    std::vector<int> roots;
+    for (const auto *ids : {&r, &w, &u})
+      for (int id : *ids)
+        roots.push_back(rootOf(id));
+    std::sort(roots.begin(), roots.end());
+    roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
+    touched.push_back(std::move(roots));
+    firstTouch.assign(plan.buffers.size(), -1);
+    lastTouch.assign(plan.buffers.size(), -1);
+  }
+
+  /// Element-wise ops also see matrices ([n, k]); treat them as [n, k, 1, 1].
+  Map flatOrMap(int id) {
+    const Buffer &buffer = plan.buffers[id];
+    if (buffer.shape.size() == 4)
+      return map(id);
+    Map result;
+    result.data = pointer(id);
+    result.n = buffer.shape.empty() ? 1 : buffer.shape[0];
+    result.c = buffer.elements() / std::max<int64_t>(result.n, 1);
+    result.h = result.w = 1;
+    result.imageStride = result.c;
+    return result;
+  }
+
+  void requireWorkspace(const Step &step, int64_t columnElements,
+                        const Window &geometry) {
+    bool plain = geometry.kernelHeight == 1 && geometry.kernelWidth == 1 &&
+                 geometry.strideHeight == 1 && geometry.strideWidth == 1 &&
+                 geometry.padHeight == 0 && geometry.padWidth == 0;
+    if (plain)
+      return;
+    int64_t needed = columnElements * static_cast<int64_t>(sizeof(float));
+    if (step.workspace < 0 || plan.buffers[step.workspace].bytes < needed)
+      throw PlanError(plan.source + ": convolution '" + step.layer +
+                      "' needs " + std::to_string(needed) +
+                      " bytes of workspace for its column matrix, the plan "
+                      "gives " +
+                      std::to_string(step.workspace < 0
+                                         ? 0
+                                         : plan.buffers[step.workspace].bytes) +
+                      "; compile the plan with --target cpu");
+  }
+
+  /// Live bytes per step from the roots the kernels touched; persistent
+  /// state and the inputs hold their bytes for the whole step.
+  void recordPeak() {
+    int last = static_cast<int>(kernels.size()) - 1;
+    std::vector<int64_t> delta(kernels.size() + 1, 0);
+    for (const Buffer &buffer : plan.buffers) {
+      if (buffer.isView())
+        continue;
+      int first = firstTouch[buffer.id], final = lastTouch[buffer.id];
+      bool input = buffer.id == plan.input || buffer.id == plan.labels ||
+                   buffer.id == plan.learningRate ||
+                   buffer.category == "input";
+      if (buffer.persistent || input)
+        first = 0;
+      if (buffer.persistent || buffer.id == plan.loss ||
+          buffer.id == plan.correct)
+        final = last;
+      if (input && final < 0)
+        final = 0;
+      if (first < 0 || final < 0 || buffer.bytes == 0)
+        continue;
+      delta[first] += buffer.bytes;
+      delta[final + 1] -= buffer.bytes;
+    }
+    int64_t live = 0;
+    for (size_t index = 0; index < kernels.size(); ++index) {
+      live += delta[index];
+      peakBytes = std::max(peakBytes, live);
+    }
+  }
+
+  const Plan &plan;
+  Arena arena;
+  int threads = 1;
+  StepContext current;
+  std::vector<std::function<void()>> kernels, inference;
+  std::vector<std::vector<int>> touched;
+  std::vector<int> firstTouch, lastTouch;
+  int64_t peakBytes = 0;
+  bool profile = false;
+  std::map<std::string, double> opSeconds;
+
+public:
+  ~CpuBackend() override {
+    for (const auto &[op, seconds] : opSeconds)
+      std::fprintf(stderr, "profile: %-32s %9.3f s\n", op.c_str(), seconds);
+  }
+};
+
+} // namespace
+
+std::unique_ptr<Backend>
+densenet::runtime::createCpuBackend(const Plan &plan,
+                                    const CpuOptions &options) {
+  if (plan.targetKind != "cpu")
+    throw PlanError(plan.source + ": the plan was made for target '" +
+                    plan.targetName + "' (" + plan.targetKind +
+                    "), whose memory model is not the CPU's; compile one for "
+                    "this machine with densenetc --target cpu");
+  return std::make_unique<CpuBackend>(plan, options);
+}

@@ -1,0 +1,454 @@
+//===- Trainer.cpp - The training loop of densenet-run --------------------===//
+//
+// Loads and verifies the plan, creates the backend (which allocates the one
+// arena), checks the dataset against the plan's input, then alternates
+// training epochs and evaluation. Everything that can fail is checked before
+// the first step; during training, only a non-finite loss, a signal or an
+// I/O error stops the run, and each of those leaves the last checkpoint
+// intact.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/train/Trainer.h"
+
+#include "runtime/backend/Backend.h"
+#include "runtime/data/Dataset.h"
+#include "runtime/data/Loader.h"
+#include "runtime/plan/Plan.h"
+#include "runtime/train/State.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+using namespace densenet::runtime;
+namespace data = densenet::data;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<int> interruptSignal{0};
+
+extern "C" void onInterrupt(int signal) { interruptSignal = signal; }
+
+std::string formatBytes(int64_t bytes) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / (1 << 20));
+  return text;
+}
+
+std::string formatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0)
+    return "?";
+  int64_t total = static_cast<int64_t>(seconds + 0.5);
+  char text[32];
+  if (total >= 3600)
+    std::snprintf(text, sizeof text, "%lld:%02lld:%02lld",
+                  (long long)(total / 3600), (long long)(total / 60 % 60),
+                  (long long)(total % 60));
+  else
+    std::snprintf(text, sizeof text, "%lld:%02lld", (long long)(total / 60),
+                  (long long)(total % 60));
+  return text;
+}
+
+int64_t maxResidentBytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return int64_t(usage.ru_maxrss) * 1024;
+}
+
+data::Dataset loadDataset(const TrainOptions &options, const Plan &plan) {
+  if (options.data == "fashion-mnist")
+    return data::loadFashionMnist(options.dataDirectory.empty()
+                                      ? data::defaultFashionMnistDirectory()
+                                      : options.dataDirectory);
+  if (options.data == "cifar10")
+    return data::loadCifar10(options.dataDirectory);
+  if (options.data == "synthetic") {
+    data::ImageShape shape;
+    shape.channels = static_cast<int>(plan.inputChannels());
+    shape.height = static_cast<int>(plan.inputHeight());
+    shape.width = static_cast<int>(plan.inputWidth());
+    int64_t train = std::max<int64_t>(1024, 4 * plan.batchSize);
+    int64_t test = std::max<int64_t>(256, plan.batchSize);
+    return data::makeSynthetic(shape, static_cast<int>(plan.classes()), train,
+                               test, options.seed);
+  }
+  throw PlanError("unknown --data '" + options.data +
+                  "'; use fashion-mnist, cifar10 or synthetic");
+}
+
+/// The plan must take the dataset's images and classes.
+void checkDatasetFitsPlan(const data::Dataset &dataset, const Plan &plan) {
+  bool shapeFits = dataset.shape.channels == plan.inputChannels() &&
+                   dataset.shape.height == plan.inputHeight() &&
+                   dataset.shape.width == plan.inputWidth();
+  if (shapeFits && dataset.classes == plan.classes())
+    return;
+  std::ostringstream message;
+  message << plan.source << " takes " << plan.inputChannels() << "x"
+          << plan.inputHeight() << "x" << plan.inputWidth() << " images and "
+          << plan.classes() << " classes, but " << dataset.name << " has "
+          << dataset.shape.channels << "x" << dataset.shape.height << "x"
+          << dataset.shape.width << " images and " << dataset.classes
+          << " classes; compile a plan for it with densenetc --dataset "
+          << dataset.name << " (or --input " << dataset.shape.channels << "x"
+          << dataset.shape.height << "x" << dataset.shape.width
+          << " --classes " << dataset.classes << ")";
+  throw PlanError(message.str());
+}
+
+/// The learning rate of `step` of `totalSteps` (epoch-based milestones when
+/// training by epochs, as in the DenseNet paper).
+double learningRateAt(const TrainOptions &options, int64_t epoch,
+                      int64_t totalEpochs, int64_t step, int64_t totalSteps) {
+  if (options.schedule == "constant")
+    return options.learningRate;
+  double progress = totalEpochs > 0 ? double(epoch) / double(totalEpochs)
+                                    : double(step) / double(totalSteps);
+  if (options.schedule == "cosine") {
+    double fraction = double(step) / double(std::max<int64_t>(totalSteps, 1));
+    return options.learningRate * 0.5 * (1 + std::cos(M_PI * fraction));
+  }
+  double rate = options.learningRate;
+  if (progress >= 0.5)
+    rate *= 0.1;
+  if (progress >= 0.75)
+    rate *= 0.1;
+  return rate;
+}
+
+/// A live bar on a terminal, a line every so often otherwise.
+class ProgressPrinter {
+public:
+  ProgressPrinter(const std::string &mode) {
+    bar = mode == "bar" || (mode == "auto" && isatty(STDERR_FILENO));
+    quiet = mode == "none";
+  }
+
+  void update(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches,
+              double imagesPerSecond, double loss, double accuracy,
+              double etaSeconds) {
+    if (quiet)
+      return;
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "epoch %lld/%lld  step %lld/%lld  %.1f img/s  loss %.4f  "
+                  "acc %.2f%%  eta %s",
+                  (long long)epoch + 1, (long long)epochs, (long long)batch,
+                  (long long)batches, imagesPerSecond, loss, accuracy * 100,
+                  formatDuration(etaSeconds).c_str());
+    if (bar) {
+      int width = 24;
+      int filled = batches ? int(width * batch / batches) : width;
+      std::string gauge(filled, '#');
+      gauge.resize(width, '.');
+      std::fprintf(stderr, "\r[%s] %s\033[K", gauge.c_str(), text);
+      std::fflush(stderr);
+      return;
+    }
+    int64_t every = std::max<int64_t>(1, batches / 10);
+    if (batch % every == 0 || batch == batches)
+      std::fprintf(stderr, "%s\n", text);
+  }
+  void finishLine() {
+    if (bar && !quiet)
+      std::fprintf(stderr, "\n");
+  }
+
+private:
+  bool bar = false, quiet = false;
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+  int64_t samples = 0;
+};
+
+Evaluation evaluate(const Plan &plan, Backend &backend,
+                    const data::Dataset &dataset, const TrainOptions &options) {
+  data::LoaderOptions loaderOptions;
+  loaderOptions.batchSize = plan.batchSize;
+  loaderOptions.training = false;
+  loaderOptions.limit = options.limitTest;
+  data::BatchLoader loader(dataset, dataset.test, loaderOptions);
+  int64_t classes = plan.classes();
+  std::vector<float> logits(plan.batchSize * classes);
+  data::Batch batch;
+  double lossSum = 0;
+  int64_t correct = 0, samples = 0;
+  while (loader.next(batch)) {
+    if (batch.count == 0)
+      continue;
+    backend.write(plan.input, batch.images.data(),
+                  batch.images.size() * sizeof(float));
+    backend.infer();
+    backend.read(plan.logits, logits.data(), logits.size() * sizeof(float));
+    for (int64_t i = 0; i < batch.count; ++i) {
+      const float *z = logits.data() + i * classes;
+      int64_t best = 0;
+      for (int64_t k = 1; k < classes; ++k)
+        if (z[k] > z[best])
+          best = k;
+      double sum = 0;
+      for (int64_t k = 0; k < classes; ++k)
+        sum += std::exp(double(z[k]) - double(z[best]));
+      lossSum += std::log(sum) + z[best] - z[batch.labels[i]];
+      correct += best == batch.labels[i];
+    }
+    samples += batch.count;
+  }
+  Evaluation result;
+  result.samples = samples;
+  if (samples) {
+    result.loss = lossSum / double(samples);
+    result.accuracy = double(correct) / double(samples);
+  }
+  return result;
+}
+
+} // namespace
+
+int densenet::runtime::runTraining(const TrainOptions &options) {
+  Plan plan = loadPlan(options.planPath);
+
+  if (options.device == "cuda")
+    throw PlanError("--device cuda: this densenet-run was built without the "
+                    "CUDA backend; use --device cpu with a plan compiled for "
+                    "--target cpu");
+  if (options.device != "auto" && options.device != "cpu")
+    throw PlanError("unknown --device '" + options.device +
+                    "'; use auto, cpu or cuda");
+  if (plan.targetKind != "cpu")
+    throw PlanError(plan.source + " was compiled for target '" +
+                    plan.targetName + "' (" + plan.targetKind +
+                    "), and this machine runs the CPU backend; compile a plan "
+                    "for it with densenetc --target cpu");
+  if (options.epochs && options.steps)
+    throw PlanError("give --epochs or --steps, not both");
+  if (options.resume && options.checkpointDirectory.empty())
+    throw PlanError("--resume needs --checkpoint-dir DIR (where the "
+                    "checkpoint to resume from is)");
+
+  data::Dataset dataset = loadDataset(options, plan);
+  checkDatasetFitsPlan(dataset, plan);
+
+  CpuOptions cpuOptions;
+  cpuOptions.threads = options.threads;
+  std::unique_ptr<Backend> backend = createCpuBackend(plan, cpuOptions);
+
+  // The settings a checkpoint must agree with to be resumed.
+  std::map<std::string, std::string> settings{
+      {"model", plan.model.dump()},
+      {"data", options.data},
+      {"batch_size", std::to_string(plan.batchSize)},
+      {"limit_train", std::to_string(options.limitTrain)},
+  };
+  Progress progress;
+  progress.seed = options.seed;
+  if (options.resume) {
+    progress = loadCheckpoint(plan, *backend, options.checkpointDirectory,
+                              settings);
+  } else {
+    initializeState(plan, *backend, options.seed);
+    if (!options.loadWeightsPath.empty())
+      loadWeights(plan, *backend, options.loadWeightsPath);
+  }
+
+  data::LoaderOptions probe;
+  probe.batchSize = plan.batchSize;
+  probe.limit = options.limitTrain;
+  int64_t batchesPerEpoch =
+      data::BatchLoader(dataset, dataset.train, probe).batchesPerEpoch();
+  int64_t totalEpochs = 0, totalSteps = 0;
+  if (options.steps) {
+    totalSteps = *options.steps;
+  } else {
+    totalEpochs = options.epochs.value_or(1);
+    totalSteps = totalEpochs * batchesPerEpoch;
+  }
+  if (totalSteps <= 0)
+    throw PlanError("nothing to do: --epochs and --steps must be positive");
+  int64_t epochs = totalEpochs > 0
+                       ? totalEpochs
+                       : (totalSteps + batchesPerEpoch - 1) / batchesPerEpoch;
+
+  std::fprintf(stderr,
+               "densenet-run: %s, batch %lld, %s; arena %s, predicted peak %s "
+               "(incl. %s reserve); %s\n",
+               plan.model.value("name", std::string("model")).c_str(),
+               (long long)plan.batchSize, dataset.name.c_str(),
+               formatBytes(plan.arenaBytes).c_str(),
+               formatBytes(plan.predictedPeakBytes).c_str(),
+               formatBytes(plan.reserveBytes).c_str(),
+               backend->describe().c_str());
+  if (options.resume)
+    std::fprintf(stderr, "resuming at epoch %lld, batch %lld (step %lld)\n",
+                 (long long)progress.epoch + 1, (long long)progress.batch,
+                 (long long)progress.step);
+
+  std::ofstream metrics;
+  if (!options.metricsPath.empty()) {
+    metrics.open(options.metricsPath,
+                 options.resume ? std::ios::app : std::ios::trunc);
+    if (!metrics)
+      throw PlanError("cannot write --metrics file '" + options.metricsPath +
+                      "': " + std::strerror(errno));
+  }
+
+  interruptSignal = 0;
+  std::signal(SIGINT, onInterrupt);
+  std::signal(SIGTERM, onInterrupt);
+
+  auto checkpoint = [&]() {
+    if (!options.checkpointDirectory.empty())
+      saveCheckpoint(plan, *backend, options.checkpointDirectory, progress,
+                     settings);
+  };
+
+  ProgressPrinter printer(options.progress);
+  std::vector<float> learningRateValue(1);
+  float loss = 0;
+  int64_t correct = 0;
+  bool memoryChecked = false;
+  while (progress.step < totalSteps && progress.epoch < epochs) {
+    data::LoaderOptions loaderOptions;
+    loaderOptions.batchSize = plan.batchSize;
+    loaderOptions.seed = progress.seed;
+    loaderOptions.epoch = progress.epoch;
+    loaderOptions.firstBatch = progress.batch;
+    loaderOptions.limit = options.limitTrain;
+    data::BatchLoader loader(dataset, dataset.train, loaderOptions);
+
+    double lossSum = 0;
+    int64_t correctSum = 0, seen = 0;
+    auto epochStart = Clock::now();
+    data::Batch batch;
+    while (progress.step < totalSteps && loader.next(batch)) {
+      float rate = static_cast<float>(learningRateAt(
+          options, progress.epoch, totalEpochs, progress.step, totalSteps));
+      backend->write(plan.input, batch.images.data(),
+                     batch.images.size() * sizeof(float));
+      backend->write(plan.labels, batch.labels.data(),
+                     batch.labels.size() * sizeof(int32_t));
+      backend->write(plan.learningRate, &rate, sizeof rate);
+      backend->train({progress.seed, progress.step});
+      backend->read(plan.loss, &loss, sizeof loss);
+      backend->read(plan.correct, &correct, sizeof correct);
+      if (!std::isfinite(loss)) {
+        printer.finishLine();
+        throw PlanError(
+            "the loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+            " at step " + std::to_string(progress.step + 1) + " (epoch " +
+            std::to_string(progress.epoch + 1) + ", batch " +
+            std::to_string(batch.index + 1) +
+            "); training stopped and the last checkpoint is kept; try a "
+            "lower --lr");
+      }
+      if (!memoryChecked) {
+        // The memory model's promise, checked on the first step (the
+        // lifetimes are the same in every step).
+        int64_t measured = backend->measuredPeakBytes() +
+                           backend->bytesOutsideArena() + plan.reserveBytes;
+        if (measured != plan.predictedPeakBytes)
+          throw PlanError("measured peak " + std::to_string(measured) +
+                          " bytes differs from the plan's prediction " +
+                          std::to_string(plan.predictedPeakBytes) +
+                          "; this is a bug in densenet-run or densenetc");
+        memoryChecked = true;
+      }
+      ++progress.step;
+      progress.batch = batch.index + 1;
+      lossSum += double(loss) * plan.batchSize;
+      correctSum += correct;
+      seen += plan.batchSize;
+      double elapsed =
+          std::chrono::duration<double>(Clock::now() - epochStart).count();
+      int64_t doneThisRun = progress.batch - loaderOptions.firstBatch;
+      double imagesPerSecond = elapsed > 0 ? seen / elapsed : 0;
+      int64_t epochBatches =
+          std::min(loader.batchesPerEpoch(),
+                   progress.batch + (totalSteps - progress.step));
+      double eta = doneThisRun > 0
+                       ? elapsed / doneThisRun * (epochBatches - progress.batch)
+                       : 0;
+      printer.update(progress.epoch, epochs, progress.batch, epochBatches,
+                     imagesPerSecond, lossSum / seen,
+                     double(correctSum) / seen, eta);
+      if (options.checkpointEvery > 0 &&
+          progress.step % options.checkpointEvery == 0)
+        checkpoint();
+      if (interruptSignal) {
+        printer.finishLine();
+        checkpoint();
+        std::fprintf(stderr,
+                     "interrupted at step %lld%s\n", (long long)progress.step,
+                     options.checkpointDirectory.empty()
+                         ? " (no --checkpoint-dir: nothing saved)"
+                         : "; checkpoint written, continue with --resume");
+        return 130;
+      }
+    }
+    printer.finishLine();
+    double seconds =
+        std::chrono::duration<double>(Clock::now() - epochStart).count();
+    bool epochDone = progress.batch >= loader.batchesPerEpoch();
+    int64_t finishedEpoch = progress.epoch;
+    if (epochDone) {
+      ++progress.epoch;
+      progress.batch = 0;
+    }
+
+    Evaluation test;
+    if (options.evaluate)
+      test = evaluate(plan, *backend, dataset, options);
+    int64_t measured = backend->measuredPeakBytes() +
+                       backend->bytesOutsideArena() + plan.reserveBytes;
+    double imagesPerSecond = seconds > 0 ? seen / seconds : 0;
+    std::fprintf(stderr,
+                 "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc "
+                 "%.2f%% (%lld images) | %.1f img/s | peak %s measured, %s "
+                 "predicted | max RSS %s\n",
+                 (long long)finishedEpoch + 1, seen ? lossSum / seen : 0.0,
+                 seen ? 100.0 * correctSum / seen : 0.0, test.loss,
+                 100.0 * test.accuracy, (long long)test.samples,
+                 imagesPerSecond, formatBytes(measured).c_str(),
+                 formatBytes(plan.predictedPeakBytes).c_str(),
+                 formatBytes(maxResidentBytes()).c_str());
+    if (metrics.is_open()) {
+      nlohmann::json line{
+          {"epoch", finishedEpoch + 1},
+          {"steps", progress.step},
+          {"train_loss", seen ? lossSum / seen : 0.0},
+          {"train_acc", seen ? double(correctSum) / seen : 0.0},
+          {"test_loss", test.loss},
+          {"test_acc", test.accuracy},
+          {"images_per_second", imagesPerSecond},
+          {"seconds", seconds},
+          {"measured_peak_bytes", measured},
+          {"predicted_peak_bytes", plan.predictedPeakBytes},
+          {"max_rss_bytes", maxResidentBytes()},
+      };
+      metrics << line.dump() << "\n";
+      metrics.flush();
+    }
+    checkpoint();
+  }
+
+  if (!options.saveWeightsPath.empty()) {
+    saveWeights(plan, *backend, options.saveWeightsPath, progress.step);
+    std::fprintf(stderr, "weights written to %s\n",
+                 options.saveWeightsPath.c_str());
+  }
+  return 0;
+}
