@@ -43,10 +43,10 @@ void checkSplit(const Dataset &dataset, const Split &split,
     throw DataError(prefix + "image shape " + std::to_string(shape.channels) +
                     "x" + std::to_string(shape.height) + "x" +
                     std::to_string(shape.width) + " is too large");
-  // Labels are stored as u8, so more than 256 classes cannot be represented.
-  if (dataset.classes <= 0 || dataset.classes > 256)
+  // Labels are stored as u16.
+  if (dataset.classes <= 0 || dataset.classes > 65536)
     throw DataError(prefix + "class count " + std::to_string(dataset.classes) +
-                    " is outside [1, 256]");
+                    " is outside [1, 65536]");
   if (dataset.mean.size() != static_cast<size_t>(shape.channels) ||
       dataset.stddev.size() != static_cast<size_t>(shape.channels))
     throw DataError(

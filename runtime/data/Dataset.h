@@ -29,7 +29,7 @@ struct ImageShape {
 /// [count][C][H][W] (planar, C-order), u8 labels.
 struct Split {
   std::vector<uint8_t> pixels;
-  std::vector<uint8_t> labels;
+  std::vector<uint16_t> labels; // u8 in the files; wider for synthetic data of ImageNet's 1000 classes
   int64_t count = 0;
 };
 

@@ -190,7 +190,8 @@ int64_t readImages(const std::string &path, std::vector<uint8_t> &pixels) {
   return count;
 }
 
-int64_t readLabels(const std::string &path, std::vector<uint8_t> &labels) {
+int64_t readLabels(const std::string &path, std::vector<uint16_t> &wideLabels) {
+  std::vector<uint8_t> labels;
   GzipReader reader(path);
   std::vector<uint8_t> header;
   reader.read(header, 4, "the IDX magic number");
@@ -216,6 +217,7 @@ int64_t readLabels(const std::string &path, std::vector<uint8_t> &labels) {
                       std::to_string(labels[sample]) + " of sample " +
                       std::to_string(sample) + " is not a class in [0, 10); " +
                       kHowToRepair);
+  wideLabels.assign(labels.begin(), labels.end());
   return count;
 }
 

@@ -58,7 +58,7 @@ Split makeSplit(const ImageShape &shape, int classes, int64_t count,
     const int label = static_cast<int>(
         hashWords({seed, purpose, static_cast<uint64_t>(sample), 0}) %
         static_cast<uint64_t>(classes));
-    split.labels[sample] = static_cast<uint8_t>(label);
+    split.labels[sample] = static_cast<uint16_t>(label);
     fillRandomBytes(noise.data(), pixels, [&](uint64_t block) {
       return hashWords(
           {seed, purpose, static_cast<uint64_t>(sample), 1, block});
@@ -81,9 +81,9 @@ Dataset makeSynthetic(ImageShape shape, int classes, int64_t trainCount,
         "synthetic data: image shape " + std::to_string(shape.channels) + "x" +
         std::to_string(shape.height) + "x" + std::to_string(shape.width) +
         " must have positive channels, height and width");
-  if (classes < 1 || classes > 256)
+  if (classes < 1 || classes > 65536)
     throw DataError("synthetic data: " + std::to_string(classes) +
-                    " classes is outside [1, 256], the range u8 labels hold");
+                    " classes is outside [1, 65536]");
   if (trainCount < 0 || testCount < 0)
     throw DataError("synthetic data: sample counts (train " +
                     std::to_string(trainCount) + ", test " +

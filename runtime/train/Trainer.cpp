@@ -14,6 +14,7 @@
 #include "runtime/backend/Backend.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/Loader.h"
+#include "runtime/io/Safetensors.h"
 #include "runtime/plan/Plan.h"
 #include "runtime/train/State.h"
 
@@ -316,6 +317,11 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
                      settings);
   };
 
+  // The batches as fed to the first steps, for scripts that replay them
+  // elsewhere (scripts/runtime_step_check.py).
+  constexpr int64_t kExportedBatches = 16;
+  std::vector<data::Batch> exported;
+
   ProgressPrinter printer(options.progress);
   std::vector<float> learningRateValue(1);
   float loss = 0;
@@ -342,6 +348,9 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
       backend->write(plan.labels, batch.labels.data(),
                      batch.labels.size() * sizeof(int32_t));
       backend->write(plan.learningRate, &rate, sizeof rate);
+      if (!options.exportBatchesPath.empty() &&
+          static_cast<int64_t>(exported.size()) < kExportedBatches)
+        exported.push_back(batch);
       backend->train({progress.seed, progress.step});
       backend->read(plan.loss, &loss, sizeof loss);
       backend->read(plan.correct, &correct, sizeof correct);
@@ -445,6 +454,24 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
     checkpoint();
   }
 
+  if (!options.exportBatchesPath.empty()) {
+    std::vector<densenet::io::TensorView> tensors;
+    std::vector<std::string> names;
+    std::vector<int64_t> imageShape{plan.batchSize, plan.inputChannels(),
+                                    plan.inputHeight(), plan.inputWidth()};
+    for (size_t i = 0; i < exported.size(); ++i) {
+      tensors.push_back({"images." + std::to_string(i),
+                         densenet::io::TensorDtype::F32, imageShape,
+                         exported[i].images.data(),
+                         exported[i].images.size() * sizeof(float)});
+      tensors.push_back({"labels." + std::to_string(i),
+                         densenet::io::TensorDtype::I32, {plan.batchSize},
+                         exported[i].labels.data(),
+                         exported[i].labels.size() * sizeof(int32_t)});
+    }
+    densenet::io::writeSafetensors(options.exportBatchesPath, tensors, {},
+                                   "batches");
+  }
   if (!options.saveWeightsPath.empty()) {
     saveWeights(plan, *backend, options.saveWeightsPath, progress.step);
     std::fprintf(stderr, "weights written to %s\n",

@@ -23,6 +23,7 @@ struct TrainOptions {
   std::string metricsPath;
   std::string saveWeightsPath;
   std::string loadWeightsPath;
+  std::string exportBatchesPath; // cross-checks: the first batches, as fed
   std::string checkpointDirectory;
   int64_t checkpointEvery = 0; // steps; 0 = at the end of every epoch only
   bool resume = false;

@@ -77,6 +77,9 @@ int main(int argc, char **argv) {
                  "safetensors");
   app.add_option("--load-weights", options.loadWeightsPath,
                  "Start from the weights of a safetensors state dict");
+  app.add_option("--export-batches", options.exportBatchesPath,
+                 "Write the first 16 training batches as fed (images.K, "
+                 "labels.K) to this safetensors file, for cross-checks");
   app.add_option("--checkpoint-dir", options.checkpointDirectory,
                  "Write a checkpoint here after every epoch and on Ctrl-C");
   app.add_option("--checkpoint-every", options.checkpointEvery,

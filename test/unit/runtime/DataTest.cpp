@@ -244,7 +244,7 @@ TEST(FashionMnist, LoadsTheInstalledFiles) {
   ASSERT_EQ(dataset.test.labels.size(), 10000u);
 
   std::vector<int> perClass(10, 0);
-  for (uint8_t label : dataset.train.labels)
+  for (uint16_t label : dataset.train.labels)
     ++perClass.at(label);
   for (int label = 0; label < 10; ++label)
     EXPECT_EQ(perClass[label], 6000) << "class " << label;
@@ -281,8 +281,8 @@ TEST(FashionMnist, ReadsTinyValidFiles) {
   const Dataset dataset = loadFashionMnist(directory.str());
   ASSERT_EQ(dataset.train.count, 3);
   ASSERT_EQ(dataset.test.count, 2);
-  EXPECT_EQ(dataset.train.labels, (std::vector<uint8_t>{9, 0, 4}));
-  EXPECT_EQ(dataset.test.labels, (std::vector<uint8_t>{1, 2}));
+  EXPECT_EQ(dataset.train.labels, (std::vector<uint16_t>{9, 0, 4}));
+  EXPECT_EQ(dataset.test.labels, (std::vector<uint16_t>{1, 2}));
   EXPECT_EQ(dataset.train.pixels[2 * 784 + 5], 7);
   EXPECT_EQ(dataset.test.pixels[784 + 300], static_cast<uint8_t>(301));
 }
@@ -294,7 +294,7 @@ TEST(FashionMnist, ReadsUncompressedFiles) {
   writeFile(directory / "t10k-images-idx3-ubyte", idxImages(1, 1));
   writeFile(directory / "t10k-labels-idx1-ubyte", idxLabels({6}));
   const Dataset dataset = loadFashionMnist(directory.str());
-  EXPECT_EQ(dataset.train.labels, (std::vector<uint8_t>{3, 8}));
+  EXPECT_EQ(dataset.train.labels, (std::vector<uint16_t>{3, 8}));
   EXPECT_EQ(dataset.test.count, 1);
 }
 
@@ -539,7 +539,7 @@ TEST(Synthetic, IsDeterministicAndInRange) {
   EXPECT_NE(first.train.pixels,
             std::vector<uint8_t>(first.train.pixels.size()));
   std::set<int> seen;
-  for (uint8_t label : first.train.labels) {
+  for (uint16_t label : first.train.labels) {
     EXPECT_LT(label, 7);
     seen.insert(label);
   }
