@@ -559,9 +559,9 @@ TEST(Synthetic, RejectsBadArguments) {
                   }),
                   "positive");
   EXPECT_CONTAINS(errorOf([] {
-                    makeSynthetic({1, 4, 4}, 300, 1, 1, 0);
+                    makeSynthetic({1, 4, 4}, 70000, 1, 1, 0);
                   }),
-                  "300 classes");
+                  "70000 classes");
   EXPECT_CONTAINS(errorOf([] {
                     makeSynthetic({1, 4, 4}, 10, -1, 1, 0);
                   }),
