@@ -43,7 +43,7 @@ static std::vector<Target> buildTargets() {
   Target cpu{"cpu", "cpu", "host CPU with oneDNN (2 AVX-512 cores, ~20 GB/s)",
              0, 64 * kMiB, 64, "nchw", 0.15 * kTera, 0.3 * kTera, 20 * kGiga,
              0};
-  cpu.im2colWorkspace = true;
+  cpu.imageSlots = 2; // this project's machines: 2 cores
   add(cpu);
   return targets;
 }

@@ -32,10 +32,14 @@ struct Target {
   double peakFlopsHalf = 0; // FLOP/s for bf16/f16 activations (0: unsupported)
   double bandwidth = 0;     // bytes/s
   int64_t convWorkspaceBytes = 0; // scratch each convolution may use
-  /// The CPU backend lowers a convolution to im2col + GEMM one image at a
-  /// time; its scratch is then that image's column matrix (none for an
-  /// unpadded 1x1 stride-1 convolution, which is a GEMM as it stands).
-  bool im2colWorkspace = false;
+  /// The CPU backend lowers a convolution to im2col + GEMM, one image at a
+  /// time in each of `imageSlots` parallel slots (0: not this backend). A
+  /// slot's scratch is one image's column matrix (none for an unpadded 1x1
+  /// stride-1 convolution, which is a GEMM as it stands); a filter gradient
+  /// also holds a partial sum per slot but the first. The slot count is part
+  /// of the plan so that the summation order, and hence every bit of the
+  /// result, does not depend on the machine's thread count.
+  int64_t imageSlots = 0;
 
   double peakFlops(DType dtype) const {
     return dtype == DType::F32 ? peakFlopsF32 : peakFlopsHalf;

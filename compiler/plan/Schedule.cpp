@@ -341,22 +341,27 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
 }
 
 int64_t ScheduleBuilder::convolutionWorkspace(Operation *op) const {
-  if (!target.im2colWorkspace)
+  if (target.imageSlots <= 0)
     return target.convWorkspaceBytes;
   auto [filter, output] = convolutionShapes(op);
+  int64_t slots = std::min(target.imageSlots, output[0]);
   auto stride = op->getAttrOfType<DenseI64ArrayAttr>("stride").asArrayRef();
   auto padding = op->getAttrOfType<DenseI64ArrayAttr>("padding").asArrayRef();
   bool plainGemm = filter[2] == 1 && filter[3] == 1 && stride[0] == 1 &&
                    stride[1] == 1 && padding[0] == 0 && padding[1] == 0;
-  if (plainGemm)
-    return 0;
   // One image's column matrix, [I * KH * KW] x [HO * WO], in the element
-  // type of the feature maps.
+  // type of the feature maps, per slot.
   int64_t elementBytes =
       cast<ShapedType>(op->getOperand(0).getType()).getElementTypeBitWidth() /
       8;
-  return filter[1] * filter[2] * filter[3] * output[2] * output[3] *
-         elementBytes;
+  int64_t filterElements = filter[0] * filter[1] * filter[2] * filter[3];
+  int64_t columns = plainGemm ? 0
+                              : filter[1] * filter[2] * filter[3] * output[2] *
+                                    output[3] * elementBytes;
+  int64_t partialSums = isa<tg::Conv2DGradFilterOp>(op)
+                            ? (slots - 1) * filterElements * int64_t(sizeof(float))
+                            : 0;
+  return slots * columns + partialSums;
 }
 
 Schedule ScheduleBuilder::build() {

@@ -189,8 +189,10 @@ private:
       const auto &f = plan.buffers[r[1]].shape;
       float *filter = pointer(r[1]);
       Window geometry = window(a, f[2], f[3]);
-      requireWorkspace(step, x.c * f[2] * f[3] * y.h * y.w, geometry);
-      kernel = [=] { convolutionForward(x, filter, y, geometry, workspace); };
+      int64_t slots = convolutionSlots(step, f, y, geometry);
+      kernel = [=] {
+        convolutionForward(x, filter, y, geometry, workspace, slots);
+      };
       inferenceKernel = kernel;
       break;
     }
@@ -199,9 +201,9 @@ private:
       const auto &f = plan.buffers[r[1]].shape;
       float *filter = pointer(r[1]);
       Window geometry = window(a, f[2], f[3]);
-      requireWorkspace(step, dx.c * f[2] * f[3] * dy.h * dy.w, geometry);
+      int64_t slots = convolutionSlots(step, f, dy, geometry);
       kernel = [=] {
-        convolutionBackwardData(dy, filter, dx, geometry, workspace);
+        convolutionBackwardData(dy, filter, dx, geometry, workspace, slots);
       };
       break;
     }
@@ -210,9 +212,10 @@ private:
       const auto &f = plan.buffers[w[0]].shape;
       float *filterGrad = pointer(w[0]);
       Window geometry = window(a, f[2], f[3]);
-      requireWorkspace(step, x.c * f[2] * f[3] * dy.h * dy.w, geometry);
+      int64_t slots = convolutionSlots(step, f, dy, geometry);
       kernel = [=] {
-        convolutionBackwardFilter(x, dy, filterGrad, geometry, workspace);
+        convolutionBackwardFilter(x, dy, filterGrad, geometry, workspace,
+                                  slots);
       };
       break;
     }
@@ -425,23 +428,33 @@ private:
     return result;
   }
 
-  void requireWorkspace(const Step &step, int64_t columnElements,
-                        const Window &geometry) {
-    bool plain = geometry.kernelHeight == 1 && geometry.kernelWidth == 1 &&
-                 geometry.strideHeight == 1 && geometry.strideWidth == 1 &&
-                 geometry.padHeight == 0 && geometry.padWidth == 0;
-    if (plain)
-      return;
-    int64_t needed = columnElements * static_cast<int64_t>(sizeof(float));
-    if (step.workspace < 0 || plan.buffers[step.workspace].bytes < needed)
-      throw PlanError(plan.source + ": convolution '" + step.layer +
-                      "' needs " + std::to_string(needed) +
-                      " bytes of workspace for its column matrix, the plan "
-                      "gives " +
-                      std::to_string(step.workspace < 0
-                                         ? 0
-                                         : plan.buffers[step.workspace].bytes) +
-                      "; compile the plan with --target cpu");
+  /// The number of image slots the plan's workspace provides for a
+  /// convolution step (Targets.h, imageSlots): `slots` column matrices, and
+  /// for a filter gradient `slots - 1` partial sums.
+  int64_t convolutionSlots(const Step &step, const std::vector<int64_t> &filter,
+                           const Map &output, const Window &geometry) {
+    int64_t columns = isPlainGemm(geometry)
+                          ? 0
+                          : filter[1] * filter[2] * filter[3] * output.plane() *
+                                int64_t(sizeof(float));
+    int64_t partial = step.op == OpKind::Conv2dGradFilter
+                          ? filter[0] * filter[1] * filter[2] * filter[3] *
+                                int64_t(sizeof(float))
+                          : 0;
+    int64_t bytes = step.workspace < 0 ? 0 : plan.buffers[step.workspace].bytes;
+    if (columns == 0 && partial == 0)
+      return 1;
+    // bytes = slots * columns + (slots - 1) * partial
+    int64_t slots = (bytes + partial) / (columns + partial);
+    if (slots < 1 || slots > output.n ||
+        slots * columns + (slots - 1) * partial != bytes)
+      throw PlanError(plan.source + ": convolution step '" + step.layer +
+                      "' has a workspace of " + std::to_string(bytes) +
+                      " bytes, which is not a whole number of image slots of " +
+                      std::to_string(columns) + " bytes (plus partial sums of " +
+                      std::to_string(partial) +
+                      "); compile the plan for this backend with --target cpu");
+    return slots;
   }
 
   /// Live bytes per step from the roots the kernels touched; persistent

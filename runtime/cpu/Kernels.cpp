@@ -6,6 +6,7 @@
 #include "runtime/plan/Plan.h"
 
 #include <dnnl.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -31,11 +32,6 @@ void gemm(char transposeA, char transposeB, int64_t m, int64_t n, int64_t k,
                     std::to_string(k));
 }
 
-bool isPlainGemm(const Window &window) {
-  return window.kernelHeight == 1 && window.kernelWidth == 1 &&
-         window.strideHeight == 1 && window.strideWidth == 1 &&
-         window.padHeight == 0 && window.padWidth == 0;
-}
 
 /// One image [c, h, w] to its column matrix [c * kh * kw, oh * ow].
 void imageToColumns(const float *image, int64_t channels, int64_t height,
@@ -97,59 +93,107 @@ void columnsToImage(const float *columns, int64_t channels, int64_t height,
   }
 }
 
+/// Runs body(slot, firstImage, endImage) for each of `slots` contiguous
+/// image ranges, in parallel when there are threads for them. Inside, the
+/// GEMMs and loops run on the calling thread (nested regions serialize).
+template <typename Body>
+void forEachSlot(int64_t images, int64_t slots, Body body) {
+  bool parallel = slots > 1 && omp_get_max_threads() >= slots;
+#pragma omp parallel for num_threads(slots) schedule(static, 1) if (parallel)
+  for (int64_t slot = 0; slot < slots; ++slot)
+    body(slot, slot * images / slots, (slot + 1) * images / slots);
+}
+
 } // namespace
+
+bool cpu::isPlainGemm(const Window &window) {
+  return window.kernelHeight == 1 && window.kernelWidth == 1 &&
+         window.strideHeight == 1 && window.strideWidth == 1 &&
+         window.padHeight == 0 && window.padWidth == 0;
+}
 
 void cpu::convolutionForward(const Map &input, const float *filter,
                              const Map &output, const Window &window,
-                             float *columns) {
+                             float *workspace, int64_t slots) {
   int64_t reduction = input.c * window.kernelHeight * window.kernelWidth;
-  for (int64_t i = 0; i < input.n; ++i) {
-    const float *source = input.image(i);
-    if (!isPlainGemm(window)) {
-      imageToColumns(source, input.c, input.h, input.w, output.h, output.w,
-                     window, columns);
-      source = columns;
-    }
-    gemm('N', 'N', output.c, output.plane(), reduction, filter, reduction,
-         source, output.plane(), 0.0f, output.image(i), output.plane());
+  if (isPlainGemm(window)) {
+    // Every image is an independent GEMM: parallel over images.
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < input.n; ++i)
+      gemm('N', 'N', output.c, output.plane(), input.c, filter, input.c,
+           input.image(i), input.plane(), 0.0f, output.image(i),
+           output.plane());
+    return;
   }
+  int64_t columnElements = reduction * output.plane();
+  forEachSlot(input.n, slots, [&](int64_t slot, int64_t first, int64_t end) {
+    float *columns = workspace + slot * columnElements;
+    for (int64_t i = first; i < end; ++i) {
+      imageToColumns(input.image(i), input.c, input.h, input.w, output.h,
+                     output.w, window, columns);
+      gemm('N', 'N', output.c, output.plane(), reduction, filter, reduction,
+           columns, output.plane(), 0.0f, output.image(i), output.plane());
+    }
+  });
 }
 
 void cpu::convolutionBackwardData(const Map &outputGrad, const float *filter,
                                   const Map &inputGrad, const Window &window,
-                                  float *columns) {
+                                  float *workspace, int64_t slots) {
   int64_t reduction = inputGrad.c * window.kernelHeight * window.kernelWidth;
-  for (int64_t i = 0; i < outputGrad.n; ++i) {
-    if (isPlainGemm(window)) {
+  if (isPlainGemm(window)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < outputGrad.n; ++i)
       gemm('T', 'N', inputGrad.c, inputGrad.plane(), outputGrad.c, filter,
            inputGrad.c, outputGrad.image(i), outputGrad.plane(), 0.0f,
            inputGrad.image(i), inputGrad.plane());
-      continue;
-    }
-    gemm('T', 'N', reduction, outputGrad.plane(), outputGrad.c, filter,
-         reduction, outputGrad.image(i), outputGrad.plane(), 0.0f, columns,
-         outputGrad.plane());
-    columnsToImage(columns, inputGrad.c, inputGrad.h, inputGrad.w,
-                   outputGrad.h, outputGrad.w, window, inputGrad.image(i));
+    return;
   }
+  int64_t columnElements = reduction * outputGrad.plane();
+  forEachSlot(outputGrad.n, slots,
+              [&](int64_t slot, int64_t first, int64_t end) {
+                float *columns = workspace + slot * columnElements;
+                for (int64_t i = first; i < end; ++i) {
+                  gemm('T', 'N', reduction, outputGrad.plane(), outputGrad.c,
+                       filter, reduction, outputGrad.image(i),
+                       outputGrad.plane(), 0.0f, columns, outputGrad.plane());
+                  columnsToImage(columns, inputGrad.c, inputGrad.h,
+                                 inputGrad.w, outputGrad.h, outputGrad.w,
+                                 window, inputGrad.image(i));
+                }
+              });
 }
 
 void cpu::convolutionBackwardFilter(const Map &input, const Map &outputGrad,
                                     float *filterGrad, const Window &window,
-                                    float *columns) {
+                                    float *workspace, int64_t slots) {
   int64_t reduction = input.c * window.kernelHeight * window.kernelWidth;
-  for (int64_t i = 0; i < input.n; ++i) {
-    const float *source = input.image(i);
-    if (!isPlainGemm(window)) {
-      imageToColumns(source, input.c, input.h, input.w, outputGrad.h,
-                     outputGrad.w, window, columns);
-      source = columns;
+  bool plain = isPlainGemm(window);
+  int64_t columnElements = plain ? 0 : reduction * outputGrad.plane();
+  int64_t filterElements = outputGrad.c * reduction;
+  float *partials = workspace + slots * columnElements;
+  forEachSlot(input.n, slots, [&](int64_t slot, int64_t first, int64_t end) {
+    float *columns = workspace + slot * columnElements;
+    float *sum = slot == 0 ? filterGrad : partials + (slot - 1) * filterElements;
+    for (int64_t i = first; i < end; ++i) {
+      const float *source = input.image(i);
+      if (!plain) {
+        imageToColumns(source, input.c, input.h, input.w, outputGrad.h,
+                       outputGrad.w, window, columns);
+        source = columns;
+      }
+      // Each slot sums its images in order (beta = 1 after the first).
+      gemm('N', 'T', outputGrad.c, reduction, outputGrad.plane(),
+           outputGrad.image(i), outputGrad.plane(), source, outputGrad.plane(),
+           i == first ? 0.0f : 1.0f, sum, reduction);
     }
-    // Images are summed in order into the filter gradient (beta = 1 after
-    // the first), which keeps the sum independent of the thread count.
-    gemm('N', 'T', outputGrad.c, reduction, outputGrad.plane(),
-         outputGrad.image(i), outputGrad.plane(), source, outputGrad.plane(),
-         i == 0 ? 0.0f : 1.0f, filterGrad, reduction);
+  });
+  // The slots' partial sums, in slot order.
+  for (int64_t slot = 1; slot < slots; ++slot) {
+    const float *partial = partials + (slot - 1) * filterElements;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t e = 0; e < filterElements; ++e)
+      filterGrad[e] += partial[e];
   }
 }
 
@@ -294,9 +338,13 @@ void cpu::reluBackward(const Map &outputGrad, const Map &output,
       const float *dy = outputGrad.channel(i, c);
       const float *y = output.channel(i, c);
       float *dx = inputGrad.channel(i, c);
+      // Both operands are loaded unconditionally so the select vectorizes
+      // (a conditional load of dy would not, and mispredicts on real data).
 #pragma omp simd
-      for (int64_t p = 0; p < plane; ++p)
-        dx[p] = y[p] > 0.0f ? dy[p] : 0.0f;
+      for (int64_t p = 0; p < plane; ++p) {
+        float gradient = dy[p];
+        dx[p] = y[p] > 0.0f ? gradient : 0.0f;
+      }
     }
 }
 

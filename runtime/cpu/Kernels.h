@@ -39,17 +39,21 @@ struct Window {
   int64_t padHeight = 0, padWidth = 0;
 };
 
-// Convolution (no bias, one group) as im2col + GEMM, one image at a time;
-// `columns` is one image's column matrix (the plan's workspace), unused for
-// an unpadded 1x1 stride-1 convolution.
+// Convolution (no bias, one group) as im2col + GEMM, one image at a time.
+// The images are split into `slots` contiguous ranges processed in parallel,
+// each with its own column matrix in `workspace` (the plan's: `slots`
+// matrices, then, for the filter gradient, `slots - 1` partial sums, which
+// are added in slot order so the result is independent of the thread
+// count). An unpadded 1x1 stride-1 convolution needs no column matrix.
+bool isPlainGemm(const Window &window);
 void convolutionForward(const Map &input, const float *filter, const Map &output,
-                        const Window &window, float *columns);
+                        const Window &window, float *workspace, int64_t slots);
 void convolutionBackwardData(const Map &outputGrad, const float *filter,
                              const Map &inputGrad, const Window &window,
-                             float *columns);
+                             float *workspace, int64_t slots);
 void convolutionBackwardFilter(const Map &input, const Map &outputGrad,
                                float *filterGrad, const Window &window,
-                               float *columns);
+                               float *workspace, int64_t slots);
 
 // Batch normalization in training mode: batch mean and biased variance.
 void batchNormForward(const Map &input, const float *weight, const float *bias,
