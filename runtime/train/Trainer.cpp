@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -170,6 +171,15 @@ public:
 private:
   bool bar = false, quiet = false;
 };
+
+double median(std::vector<double> values) {
+  if (values.empty())
+    return 0;
+  std::sort(values.begin(), values.end());
+  size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle]
+                           : 0.5 * (values[middle - 1] + values[middle]);
+}
 
 struct Evaluation {
   double loss = 0, accuracy = 0;
@@ -338,6 +348,7 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
 
     double lossSum = 0;
     int64_t correctSum = 0, seen = 0;
+    std::vector<double> stepSeconds;
     auto epochStart = Clock::now();
     data::Batch batch;
     while (progress.step < totalSteps && loader.next(batch)) {
@@ -351,7 +362,10 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
       if (!options.exportBatchesPath.empty() &&
           static_cast<int64_t>(exported.size()) < kExportedBatches)
         exported.push_back(batch);
+      auto stepStart = Clock::now();
       backend->train({progress.seed, progress.step});
+      stepSeconds.push_back(
+          std::chrono::duration<double>(Clock::now() - stepStart).count());
       backend->read(plan.loss, &loss, sizeof loss);
       backend->read(plan.correct, &correct, sizeof correct);
       if (!std::isfinite(loss)) {
@@ -444,6 +458,7 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
           {"test_acc", test.accuracy},
           {"images_per_second", imagesPerSecond},
           {"seconds", seconds},
+          {"median_step_seconds", median(stepSeconds)},
           {"measured_peak_bytes", measured},
           {"predicted_peak_bytes", plan.predictedPeakBytes},
           {"max_rss_bytes", maxResidentBytes()},
