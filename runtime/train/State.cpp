@@ -164,6 +164,15 @@ void densenet::runtime::saveCheckpoint(
                       "': " + std::strerror(errno));
   HostTensors host = collect(plan, backend, /*withMomentum=*/true,
                              progress.step);
+  // A checkpoint is only worth keeping if training can continue from it.
+  for (size_t i = 0; i < host.floats.size(); ++i)
+    for (float value : host.floats[i])
+      if (!std::isfinite(value))
+        throw PlanError("tensor '" + host.views[i].name + "' holds " +
+                        (std::isnan(value) ? "NaN" : "an infinity") +
+                        " after step " + std::to_string(progress.step) +
+                        "; no checkpoint written, the previous one is kept; "
+                        "try a lower --lr");
   std::map<std::string, std::string> metadata = settings;
   metadata["epoch"] = std::to_string(progress.epoch);
   metadata["batch"] = std::to_string(progress.batch);
