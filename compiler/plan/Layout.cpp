@@ -58,26 +58,29 @@ static LayoutResult greedy(const std::vector<LayoutItem> &items,
     int64_t begin, end;
     int first, last;
   };
+  // Kept sorted by begin, so the lowest gap is found by one scan that stops
+  // at the first gap large enough (no per-item sort of the busy ranges).
   std::vector<Placed> placed;
-  std::vector<std::pair<int64_t, int64_t>> busy;
   int64_t top = base;
   for (int i : rest) {
     const LayoutItem &item = items[i];
     int64_t size = alignUp(std::max<int64_t>(item.bytes, 1), alignment);
-    busy.clear();
-    for (const Placed &other : placed)
-      if (other.first <= item.last && item.first <= other.last)
-        busy.push_back({other.begin, other.end});
-    std::sort(busy.begin(), busy.end());
-    // The lowest gap between busy ranges that holds the item.
+    // The lowest gap between the ranges of items live at the same time.
     int64_t offset = base;
-    for (const auto &[begin, end] : busy) {
-      if (begin - offset >= size)
+    for (const Placed &other : placed) {
+      if (other.first > item.last || item.first > other.last)
+        continue;
+      if (other.begin - offset >= size)
         break;
-      offset = std::max(offset, end);
+      offset = std::max(offset, other.end);
     }
     result.offsets[i] = offset;
-    placed.push_back({offset, offset + size, item.first, item.last});
+    Placed entry{offset, offset + size, item.first, item.last};
+    placed.insert(std::upper_bound(placed.begin(), placed.end(), entry,
+                                   [](const Placed &a, const Placed &b) {
+                                     return a.begin < b.begin;
+                                   }),
+                  entry);
     top = std::max(top, offset + size);
   }
   result.arenaBytes = top;
