@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Readers.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -92,11 +93,27 @@ void readBatchFile(const std::string &directory, const char *name,
                                                            "while reading")) +
                     "; check the file and the disk");
 
+  appendCifar10Records(bytes.data(), bytes.size(), path, split);
+}
+
+} // namespace
+
+void appendCifar10Records(const uint8_t *bytes, size_t size,
+                          const std::string &path, Split &split) {
+  // readBatchFile checked the file's size already; this is for other callers
+  // (the fuzz target), which may pass any number of bytes.
+  if (size % kRecordBytes != 0)
+    throw DataError("CIFAR-10 file " + path + " is " + std::to_string(size) +
+                    " bytes, not a whole number of " +
+                    std::to_string(kRecordBytes) +
+                    "-byte records (1 label byte and 3072 pixel bytes); " +
+                    kHowToGet);
+  const int64_t records = static_cast<int64_t>(size / kRecordBytes);
   const size_t firstPixel = split.pixels.size();
-  split.pixels.resize(firstPixel + kRecordsPerFile * kPixelsPerImage);
-  split.labels.reserve(split.labels.size() + kRecordsPerFile);
-  for (int record = 0; record < kRecordsPerFile; ++record) {
-    const uint8_t *source = bytes.data() + record * kRecordBytes;
+  split.pixels.resize(firstPixel + records * kPixelsPerImage);
+  split.labels.reserve(split.labels.size() + records);
+  for (int64_t record = 0; record < records; ++record) {
+    const uint8_t *source = bytes + record * kRecordBytes;
     if (source[0] >= kClasses)
       throw DataError("CIFAR-10 file " + path + ": record " +
                       std::to_string(record) + " has label " +
@@ -108,10 +125,8 @@ void readBatchFile(const std::string &directory, const char *name,
     std::memcpy(split.pixels.data() + firstPixel + record * kPixelsPerImage,
                 source + 1, kPixelsPerImage);
   }
-  split.count += kRecordsPerFile;
+  split.count += records;
 }
-
-} // namespace
 
 std::vector<std::string>
 cifar10SearchDirectories(const std::string &directoryFlag) {

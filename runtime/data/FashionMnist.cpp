@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/data/Dataset.h"
+#include "runtime/data/Readers.h"
 
 #include <zlib.h>
 
@@ -241,6 +242,17 @@ Split readSplit(const std::string &directory, const std::string &prefix) {
 }
 
 } // namespace
+
+// The per-file readers of Readers.h, for the fuzz targets and their tests.
+int64_t readFashionMnistImages(const std::string &path,
+                               std::vector<uint8_t> &pixels) {
+  return readImages(path, pixels);
+}
+
+int64_t readFashionMnistLabels(const std::string &path,
+                               std::vector<uint16_t> &labels) {
+  return readLabels(path, labels);
+}
 
 std::string defaultFashionMnistDirectory() {
   return "/usr/share/datasets/fashion-mnist";
