@@ -63,6 +63,12 @@ struct CpuOptions {
 std::unique_ptr<Backend> createCpuBackend(const Plan &plan,
                                           const CpuOptions &options);
 
+/// Whether this build has the CUDA backend and a usable GPU; if not, `why`
+/// says why (built without CUDA, no driver, no device).
+bool cudaAvailable(std::string &why);
+/// The CUDA backend on GPU 0; throws PlanError when the plan cannot run on it.
+std::unique_ptr<Backend> createCudaBackend(const Plan &plan);
+
 } // namespace densenet::runtime
 
 #endif // DENSENET_RUNTIME_BACKEND_BACKEND_H

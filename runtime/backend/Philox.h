@@ -13,10 +13,17 @@
 #include <cstdint>
 #include <string_view>
 
+// Callable from CUDA kernels too (runtime/cuda/Kernels.cu).
+#ifdef __CUDACC__
+#define DENSENET_HOST_DEVICE __host__ __device__
+#else
+#define DENSENET_HOST_DEVICE
+#endif
+
 namespace densenet::runtime {
 
 /// The first 32-bit output of Philox4x32-10 for `counter` under `key`.
-inline uint32_t philox4x32First(const uint32_t key[2], const uint32_t counter[4]) {
+DENSENET_HOST_DEVICE inline uint32_t philox4x32First(const uint32_t key[2], const uint32_t counter[4]) {
   uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3];
   uint32_t k0 = key[0], k1 = key[1];
   for (int round = 0; round < 10; ++round) {
@@ -44,7 +51,7 @@ inline uint64_t layerKey(std::string_view name) {
 }
 
 /// Whether dropout keeps element `index` of layer `key` at `step`.
-inline bool dropoutKeeps(uint64_t seed, uint64_t key, int64_t step,
+DENSENET_HOST_DEVICE inline bool dropoutKeeps(uint64_t seed, uint64_t key, int64_t step,
                          uint64_t index, double rate) {
   uint64_t mixed = seed ^ key;
   uint32_t keyWords[2] = {uint32_t(mixed), uint32_t(mixed >> 32)};

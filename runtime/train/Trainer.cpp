@@ -233,18 +233,28 @@ Evaluation evaluate(const Plan &plan, Backend &backend,
 int densenet::runtime::runTraining(const TrainOptions &options) {
   Plan plan = loadPlan(options.planPath);
 
-  if (options.device == "cuda")
-    throw PlanError("--device cuda: this densenet-run was built without the "
-                    "CUDA backend; use --device cpu with a plan compiled for "
-                    "--target cpu");
-  if (options.device != "auto" && options.device != "cpu")
+  if (options.device != "auto" && options.device != "cpu" &&
+      options.device != "cuda")
     throw PlanError("unknown --device '" + options.device +
                     "'; use auto, cpu or cuda");
-  if (plan.targetKind != "cpu")
+  // The plan's target decides the device: its memory model is that
+  // device's. --device only confirms (or refuses) the choice.
+  std::string why;
+  bool gpu = plan.targetKind == "cuda";
+  if (gpu && options.device == "cpu")
     throw PlanError(plan.source + " was compiled for target '" +
-                    plan.targetName + "' (" + plan.targetKind +
-                    "), and this machine runs the CPU backend; compile a plan "
-                    "for it with densenetc --target cpu");
+                    plan.targetName + "' (cuda); to train on the CPU, "
+                    "compile a plan for it with densenetc --target cpu");
+  if (!gpu && options.device == "cuda")
+    throw PlanError(plan.source + " was compiled for target '" +
+                    plan.targetName + "' (cpu); to train on the GPU, "
+                    "compile a plan for it with densenetc --target cuda (or "
+                    "h200, a100-80gb, ...)");
+  if (gpu && !cudaAvailable(why))
+    throw PlanError(plan.source + " was compiled for target '" +
+                    plan.targetName + "' (cuda), but there is no usable GPU: " +
+                    why + "; to train on the CPU, compile a plan with "
+                    "densenetc --target cpu");
   if (options.epochs && options.steps)
     throw PlanError("give --epochs or --steps, not both");
   if (options.resume && options.checkpointDirectory.empty())
@@ -256,7 +266,8 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
 
   CpuOptions cpuOptions;
   cpuOptions.threads = options.threads;
-  std::unique_ptr<Backend> backend = createCpuBackend(plan, cpuOptions);
+  std::unique_ptr<Backend> backend =
+      gpu ? createCudaBackend(plan) : createCpuBackend(plan, cpuOptions);
 
   // The settings a checkpoint must agree with to be resumed.
   std::map<std::string, std::string> settings{

@@ -39,8 +39,11 @@ int main(int argc, char **argv) {
                  "$DENSENET_DATA/cifar-10-batches-bin, then "
                  "./data/cifar-10-batches-bin; fashion-mnist: else " +
                      data::defaultFashionMnistDirectory() + ")");
-  app.add_option("--device", options.device, "auto, cpu or cuda")
-      ->capture_default_str();
+  app.add_option("--device", options.device,
+                 "auto (the plan's target: cpu, or cuda when a GPU is usable), "
+                 "cpu or cuda")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   int64_t epochs = 0, steps = 0;
   auto *epochsOption =
       app.add_option("--epochs", epochs, "Epochs to train (default 1)")

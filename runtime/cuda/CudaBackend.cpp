@@ -1,0 +1,644 @@
+//===- CudaBackend.cpp - The GPU backend: one device arena, cuDNN, cuBLAS -===//
+//
+// Mirrors the CPU backend (runtime/cpu/CpuBackend.cpp): one cudaMalloc of
+// the plan's arena, every step bound once to a closure that enqueues its
+// kernel on one stream. Convolutions are cuDNN calls on strided tensor
+// descriptors (a channel slice of a block buffer is described where it
+// lies), with, per step, the fastest deterministic algorithm whose workspace
+// fits the plan's workspace buffer; the classifier is cuBLAS; the rest are
+// the kernels of Kernels.cu. After the first step, a whole training step is
+// captured as a CUDA graph and replayed.
+//
+// This file uses cuDNN's legacy (v7-style) convolution API, deprecated but
+// present in cuDNN 9; the graph API is the planned replacement.
+//
+// Status: compiled in every build; it has not yet run on a GPU (see
+// scripts/gpu-check.sh and the conformance tests, which skip without one).
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/backend/Backend.h"
+#include "runtime/backend/Philox.h"
+#include "runtime/cuda/CudaCheck.h"
+#include "runtime/cuda/Kernels.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+
+using namespace densenet::runtime;
+using namespace densenet::runtime::cuda;
+
+namespace {
+
+/// The cuDNN descriptors of one convolution step.
+struct Convolution {
+  cudnnTensorDescriptor_t input = nullptr, output = nullptr;
+  cudnnFilterDescriptor_t filter = nullptr;
+  cudnnConvolutionDescriptor_t convolution = nullptr;
+  int algorithm = 0;
+};
+
+class CudaBackend final : public Backend {
+public:
+  CudaBackend(const Plan &plan, int device) : plan(plan), device(device) {
+    if (plan.dtype != DType::F32)
+      throw PlanError(plan.source + ": the plan's dtype is " +
+                      std::string(stringify(plan.dtype)) +
+                      "; the CUDA backend runs f32 plans so far (compile "
+                      "with densenetc --dtype f32)");
+    DENSENET_CHECK(cudaSetDevice(device));
+    size_t freeBefore = 0, total = 0;
+    DENSENET_CHECK(cudaMemGetInfo(&freeBefore, &total));
+    if (static_cast<int64_t>(freeBefore) < plan.arenaBytes)
+      throw PlanError(plan.source + ": the plan's arena of " +
+                      std::to_string(plan.arenaBytes) +
+                      " bytes does not fit the GPU's free memory of " +
+                      std::to_string(freeBefore) +
+                      " bytes; compile a plan with a smaller --mem-budget");
+    DENSENET_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    DENSENET_CHECK(cudnnCreate(&cudnn));
+    DENSENET_CHECK(cudnnSetStream(cudnn, stream));
+    DENSENET_CHECK(cublasCreate(&cublas));
+    DENSENET_CHECK(cublasSetStream(cublas, stream));
+    // Exact f32 products, as the CPU reference computes them.
+    DENSENET_CHECK(cublasSetMathMode(cublas, CUBLAS_PEDANTIC_MATH));
+    DENSENET_CHECK(
+        cudaMalloc(reinterpret_cast<void **>(&arena), std::max<int64_t>(
+                                                          plan.arenaBytes, 1)));
+    // The only device memory outside the arena: the step counters and the
+    // invalid-label flag (fixed, 64 bytes).
+    DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&counters), 64));
+    invalidLabel = reinterpret_cast<int32_t *>(
+        reinterpret_cast<uint8_t *>(counters) + sizeof(StepCounters));
+    DENSENET_CHECK(cudaMemset(counters, 0, 64));
+    for (size_t index = 0; index < plan.steps.size(); ++index)
+      bind(static_cast<int>(index));
+    firstTouch.assign(plan.buffers.size(), -1);
+    lastTouch.assign(plan.buffers.size(), -1);
+  }
+
+  ~CudaBackend() override {
+    if (graph)
+      cudaGraphExecDestroy(graph);
+    for (Convolution &c : convolutions) {
+      cudnnDestroyTensorDescriptor(c.input);
+      cudnnDestroyTensorDescriptor(c.output);
+      cudnnDestroyFilterDescriptor(c.filter);
+      cudnnDestroyConvolutionDescriptor(c.convolution);
+    }
+    cudaFree(counters);
+    cudaFree(arena);
+    cublasDestroy(cublas);
+    cudnnDestroy(cudnn);
+    cudaStreamDestroy(stream);
+  }
+
+  std::string describe() const override {
+    cudaDeviceProp properties{};
+    cudaGetDeviceProperties(&properties, device);
+    return "cuda (" + std::string(properties.name) + ", cuDNN " +
+           std::to_string(cudnnGetVersion()) + ")";
+  }
+
+  void train(const StepContext &context) override {
+    StepCounters values{context.seed, context.step};
+    DENSENET_CHECK(cudaMemcpyAsync(counters, &values, sizeof values,
+                                   cudaMemcpyHostToDevice, stream));
+    if (graph) {
+      DENSENET_CHECK(cudaGraphLaunch(graph, stream));
+    } else {
+      // The first step runs eagerly (and measures what it touches); the
+      // same sequence is then captured once and replayed from step two on.
+      for (size_t index = 0; index < kernels.size(); ++index) {
+        for (int root : touched[index]) {
+          if (firstTouch[root] < 0)
+            firstTouch[root] = static_cast<int>(index);
+          lastTouch[root] = static_cast<int>(index);
+        }
+        kernels[index]();
+      }
+      recordPeak();
+      capture();
+    }
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
+    int32_t invalid = 0;
+    DENSENET_CHECK(cudaMemcpy(&invalid, invalidLabel, sizeof invalid,
+                              cudaMemcpyDeviceToHost));
+    if (invalid)
+      throw PlanError("a label of this batch is outside [0, classes)");
+  }
+
+  void infer() override {
+    for (auto &kernel : inference)
+      kernel();
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  void write(int id, const void *data, size_t bytes) override {
+    DENSENET_CHECK(cudaMemcpyAsync(rootPointer(id, bytes), data, bytes,
+                                   cudaMemcpyHostToDevice, stream));
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
+  }
+  void read(int id, void *data, size_t bytes) const override {
+    DENSENET_CHECK(cudaMemcpyAsync(
+        data, const_cast<CudaBackend *>(this)->rootPointer(id, bytes), bytes,
+        cudaMemcpyDeviceToHost, stream));
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
+  }
+
+  int64_t measuredPeakBytes() const override { return peakBytes; }
+  int64_t bytesOutsideArena() const override { return 0; }
+
+private:
+  uint8_t *rootPointer(int id, size_t bytes) {
+    if (id < 0 || id >= static_cast<int>(plan.buffers.size()) ||
+        plan.buffers[id].isView() ||
+        static_cast<int64_t>(bytes) != plan.buffers[id].bytes)
+      throw PlanError("internal error: host transfer of " +
+                      std::to_string(bytes) + " bytes to buffer " +
+                      std::to_string(id));
+    return arena + plan.buffers[id].offset;
+  }
+  int rootOf(int id) const {
+    return plan.buffers[id].isView() ? plan.buffers[id].viewOf : id;
+  }
+  float *pointer(int id) {
+    const Buffer &buffer = plan.buffers[id];
+    if (!buffer.isView())
+      return reinterpret_cast<float *>(arena + buffer.offset);
+    const Buffer &root = plan.buffers[buffer.viewOf];
+    return reinterpret_cast<float *>(arena + root.offset) +
+           buffer.channelOffset * root.shape[2] * root.shape[3];
+  }
+  DeviceMap map(int id) {
+    const Buffer &buffer = plan.buffers[id];
+    const Buffer &root = plan.buffers[rootOf(id)];
+    DeviceMap result;
+    result.data = pointer(id);
+    if (buffer.shape.size() == 4) {
+      result.n = buffer.shape[0];
+      result.c = buffer.shape[1];
+      result.h = buffer.shape[2];
+      result.w = buffer.shape[3];
+      result.imageStride = root.shape[1] * result.h * result.w;
+    } else {
+      result.n = buffer.shape.empty() ? 1 : buffer.shape[0];
+      result.c = buffer.elements() / std::max<int64_t>(result.n, 1);
+      result.h = result.w = 1;
+      result.imageStride = result.c;
+    }
+    return result;
+  }
+  static DeviceWindow window(const Attributes &a, int64_t kernelHeight,
+                             int64_t kernelWidth) {
+    DeviceWindow result;
+    result.kernelHeight = static_cast<int>(kernelHeight);
+    result.kernelWidth = static_cast<int>(kernelWidth);
+    result.strideHeight = static_cast<int>(a.stride[0]);
+    result.strideWidth = static_cast<int>(a.stride[1]);
+    result.padHeight = static_cast<int>(a.padding[0]);
+    result.padWidth = static_cast<int>(a.padding[1]);
+    return result;
+  }
+  int runningStatistic(const Step &step, const char *suffix) {
+    int id = plan.find(step.layer + suffix);
+    if (id < 0)
+      throw PlanError(plan.source + ": batch norm '" + step.layer +
+                      "' has no buffer '" + step.layer + suffix + "'");
+    return id;
+  }
+
+  cudnnTensorDescriptor_t tensorDescriptor(const DeviceMap &m) {
+    cudnnTensorDescriptor_t descriptor;
+    DENSENET_CHECK(cudnnCreateTensorDescriptor(&descriptor));
+    DENSENET_CHECK(cudnnSetTensor4dDescriptorEx(
+        descriptor, CUDNN_DATA_FLOAT, int(m.n), int(m.c), int(m.h), int(m.w),
+        int(m.imageStride), int(m.h * m.w), int(m.w), 1));
+    return descriptor;
+  }
+
+  /// Descriptors and the algorithm of a convolution step: among cuDNN's
+  /// candidates, the first that is deterministic (so every plan computes the
+  /// same bits) and whose workspace fits the plan's buffer.
+  Convolution &convolution(const Step &step, const DeviceMap &input,
+                           const std::vector<int64_t> &filter,
+                           const DeviceMap &output) {
+    Convolution c;
+    c.input = tensorDescriptor(input);
+    c.output = tensorDescriptor(output);
+    DENSENET_CHECK(cudnnCreateFilterDescriptor(&c.filter));
+    DENSENET_CHECK(cudnnSetFilter4dDescriptor(
+        c.filter, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(filter[0]),
+        int(filter[1]), int(filter[2]), int(filter[3])));
+    DENSENET_CHECK(cudnnCreateConvolutionDescriptor(&c.convolution));
+    DENSENET_CHECK(cudnnSetConvolution2dDescriptor(
+        c.convolution, int(step.attributes.padding[0]),
+        int(step.attributes.padding[1]), int(step.attributes.stride[0]),
+        int(step.attributes.stride[1]), 1, 1, CUDNN_CROSS_CORRELATION,
+        CUDNN_DATA_FLOAT));
+    // f32 plans compute in f32 (no TF32), as the CPU reference does.
+    DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, CUDNN_FMA_MATH));
+    size_t limit = step.workspace >= 0
+                       ? static_cast<size_t>(plan.buffers[step.workspace].bytes)
+                       : 0;
+    constexpr int kCandidates = 16;
+    int returned = 0;
+    bool found = false;
+    if (step.op == OpKind::Conv2d) {
+      cudnnConvolutionFwdAlgoPerf_t results[kCandidates];
+      DENSENET_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+          cudnn, c.input, c.filter, c.convolution, c.output, kCandidates,
+          &returned, results));
+      for (int k = 0; k < returned && !found; ++k)
+        if (results[k].status == CUDNN_STATUS_SUCCESS &&
+            results[k].memory <= limit &&
+            results[k].determinism == CUDNN_DETERMINISTIC) {
+          c.algorithm = results[k].algo;
+          found = true;
+        }
+    } else if (step.op == OpKind::Conv2dGradInput) {
+      cudnnConvolutionBwdDataAlgoPerf_t results[kCandidates];
+      DENSENET_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+          cudnn, c.filter, c.output, c.convolution, c.input, kCandidates,
+          &returned, results));
+      for (int k = 0; k < returned && !found; ++k)
+        if (results[k].status == CUDNN_STATUS_SUCCESS &&
+            results[k].memory <= limit &&
+            results[k].determinism == CUDNN_DETERMINISTIC) {
+          c.algorithm = results[k].algo;
+          found = true;
+        }
+    } else {
+      cudnnConvolutionBwdFilterAlgoPerf_t results[kCandidates];
+      DENSENET_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+          cudnn, c.input, c.output, c.convolution, c.filter, kCandidates,
+          &returned, results));
+      for (int k = 0; k < returned && !found; ++k)
+        if (results[k].status == CUDNN_STATUS_SUCCESS &&
+            results[k].memory <= limit &&
+            results[k].determinism == CUDNN_DETERMINISTIC) {
+          c.algorithm = results[k].algo;
+          found = true;
+        }
+    }
+    if (!found)
+      throw PlanError(plan.source + ": no deterministic cuDNN algorithm for '" +
+                      step.layer + "' (" + step.opName + ") fits its " +
+                      std::to_string(limit) +
+                      " bytes of workspace; compile the plan for a CUDA "
+                      "target");
+    convolutions.push_back(c);
+    return convolutions.back();
+  }
+
+  void bind(int index) {
+    const Step &step = plan.steps[index];
+    const Attributes &a = step.attributes;
+    const std::vector<int> &r = step.reads, &w = step.writes, &u = step.updates;
+    void *workspace = step.workspace >= 0 ? pointer(step.workspace) : nullptr;
+    size_t workspaceBytes =
+        step.workspace >= 0 ? size_t(plan.buffers[step.workspace].bytes) : 0;
+    cudaStream_t s = stream;
+    std::function<void()> kernel, inferenceKernel;
+    switch (step.op) {
+    case OpKind::Conv2d: {
+      DeviceMap x = map(r[0]), y = map(w[0]);
+      Convolution c =
+          convolution(step, x, plan.buffers[r[1]].shape, y);
+      float *filter = pointer(r[1]);
+      cudnnHandle_t handle = cudnn;
+      kernel = [=] {
+        float one = 1, zero = 0;
+        DENSENET_CHECK(cudnnConvolutionForward(
+            handle, &one, c.input, x.data, c.filter, filter, c.convolution,
+            cudnnConvolutionFwdAlgo_t(c.algorithm), workspace, workspaceBytes,
+            &zero, c.output, y.data));
+      };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::Conv2dGradInput: {
+      DeviceMap dy = map(r[0]), dx = map(w[0]);
+      Convolution c = convolution(step, dx, plan.buffers[r[1]].shape, dy);
+      float *filter = pointer(r[1]);
+      cudnnHandle_t handle = cudnn;
+      kernel = [=] {
+        float one = 1, zero = 0;
+        DENSENET_CHECK(cudnnConvolutionBackwardData(
+            handle, &one, c.filter, filter, c.output, dy.data, c.convolution,
+            cudnnConvolutionBwdDataAlgo_t(c.algorithm), workspace,
+            workspaceBytes, &zero, c.input, dx.data));
+      };
+      break;
+    }
+    case OpKind::Conv2dGradFilter: {
+      DeviceMap x = map(r[0]), dy = map(r[1]);
+      Convolution c = convolution(step, x, plan.buffers[w[0]].shape, dy);
+      float *filterGrad = pointer(w[0]);
+      cudnnHandle_t handle = cudnn;
+      kernel = [=] {
+        float one = 1, zero = 0;
+        DENSENET_CHECK(cudnnConvolutionBackwardFilter(
+            handle, &one, c.input, x.data, c.output, dy.data, c.convolution,
+            cudnnConvolutionBwdFilterAlgo_t(c.algorithm), workspace,
+            workspaceBytes, &zero, c.filter, filterGrad));
+      };
+      break;
+    }
+    case OpKind::BatchNorm: {
+      DeviceMap x = map(r[0]), y = map(w[0]);
+      float *weight = pointer(r[1]), *bias = pointer(r[2]);
+      float *mean = pointer(w[1]), *variance = pointer(w[2]);
+      double epsilon = a.epsilon;
+      kernel = [=] {
+        batchNormForward(x, weight, bias, y, mean, variance, epsilon, s);
+      };
+      if (step.phase == Phase::Forward) {
+        float *runningMean = pointer(runningStatistic(step, ".running_mean"));
+        float *runningVariance =
+            pointer(runningStatistic(step, ".running_var"));
+        inferenceKernel = [=] {
+          batchNormInference(x, weight, bias, y, runningMean, runningVariance,
+                             epsilon, s);
+        };
+      }
+      break;
+    }
+    case OpKind::BatchNormGrad: {
+      DeviceMap dy = map(r[0]), x = map(r[1]), dx = map(w[0]);
+      float *weight = pointer(r[2]), *mean = pointer(r[3]),
+            *variance = pointer(r[4]);
+      float *weightGrad = pointer(w[1]), *biasGrad = pointer(w[2]);
+      double epsilon = a.epsilon;
+      kernel = [=] {
+        batchNormBackward(dy, x, weight, mean, variance, dx, weightGrad,
+                          biasGrad, epsilon, s);
+      };
+      break;
+    }
+    case OpKind::RunningStatsUpdate: {
+      float *mean = pointer(r[0]), *variance = pointer(r[1]);
+      float *runningMean = pointer(u[0]), *runningVariance = pointer(u[1]);
+      int64_t channels = plan.buffers[r[0]].shape[0];
+      double momentum = a.momentum;
+      int64_t samples = a.samples;
+      kernel = [=] {
+        runningStatsUpdate(runningMean, runningVariance, mean, variance,
+                           channels, momentum, samples, s);
+      };
+      break;
+    }
+    case OpKind::Relu: {
+      DeviceMap x = map(r[0]), y = map(w[0]);
+      kernel = [=] { relu(x, y, s); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::ReluGrad: {
+      DeviceMap dy = map(r[0]), y = map(r[1]), dx = map(w[0]);
+      kernel = [=] { reluBackward(dy, y, dx, s); };
+      break;
+    }
+    case OpKind::Concat: {
+      std::vector<DeviceMap> inputs;
+      for (int id : r)
+        inputs.push_back(map(id));
+      DeviceMap y = map(w[0]);
+      kernel = [=] {
+        int64_t offset = 0;
+        for (const DeviceMap &input : inputs) {
+          copyChannels(input, y, offset, s);
+          offset += input.c;
+        }
+      };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::MaxPool:
+    case OpKind::AvgPool: {
+      DeviceMap x = map(r[0]), y = map(w[0]);
+      DeviceWindow geometry = window(a, a.kernel[0], a.kernel[1]);
+      if (step.op == OpKind::MaxPool)
+        kernel = [=] { maxPoolForward(x, y, geometry, s); };
+      else
+        kernel = [=] { avgPoolForward(x, y, geometry, s); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::MaxPoolGrad: {
+      DeviceMap dy = map(r[0]), x = map(r[1]), y = map(r[2]), dx = map(w[0]);
+      DeviceWindow geometry = window(a, a.kernel[0], a.kernel[1]);
+      kernel = [=] { maxPoolBackward(dy, x, y, dx, geometry, s); };
+      break;
+    }
+    case OpKind::AvgPoolGrad: {
+      DeviceMap dy = map(r[0]), dx = map(w[0]);
+      DeviceWindow geometry = window(a, a.kernel[0], a.kernel[1]);
+      kernel = [=] { avgPoolBackward(dy, dx, geometry, s); };
+      break;
+    }
+    case OpKind::GlobalAvgPool: {
+      DeviceMap x = map(r[0]);
+      float *y = pointer(w[0]);
+      kernel = [=] { globalAvgPoolForward(x, y, s); };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::GlobalAvgPoolGrad: {
+      float *dy = pointer(r[0]);
+      DeviceMap dx = map(w[0]);
+      kernel = [=] { globalAvgPoolBackward(dy, dx, s); };
+      break;
+    }
+    case OpKind::Linear: {
+      // Row-major y[N,M] = x[N,K] W[M,K]^T + b is, column-major,
+      // y^T[M,N] = W^T... : cuBLAS computes C = op(A) op(B) with
+      // A = W (K x M column-major, transposed), B = x (K x N column-major).
+      const auto &shape = plan.buffers[r[1]].shape;
+      float *x = pointer(r[0]), *weight = pointer(r[1]), *bias = pointer(r[2]);
+      float *y = pointer(w[0]);
+      int batch = int(plan.batchSize), inputs = int(shape[1]),
+          outputs = int(shape[0]);
+      cublasHandle_t handle = cublas;
+      kernel = [=] {
+        float one = 1, zero = 0;
+        DENSENET_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, outputs,
+                                   batch, inputs, &one, weight, inputs, x,
+                                   inputs, &zero, y, outputs));
+        addBias(y, bias, batch, outputs, s);
+      };
+      inferenceKernel = kernel;
+      break;
+    }
+    case OpKind::LinearGrad: {
+      const auto &shape = plan.buffers[r[2]].shape;
+      float *dy = pointer(r[0]), *x = pointer(r[1]), *weight = pointer(r[2]);
+      float *dx = pointer(w[0]), *weightGrad = pointer(w[1]),
+            *biasGrad = pointer(w[2]);
+      int batch = int(plan.batchSize), inputs = int(shape[1]),
+          outputs = int(shape[0]);
+      cublasHandle_t handle = cublas;
+      kernel = [=] {
+        float one = 1, zero = 0;
+        // dx[N,K] = dy[N,M] W[M,K]  (column-major: dx^T = W^T dy^T)
+        DENSENET_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, inputs,
+                                   batch, outputs, &one, weight, inputs, dy,
+                                   outputs, &zero, dx, inputs));
+        // dW[M,K] = dy^T[M,N] x[N,K]  (column-major: dW^T = x^T dy)
+        DENSENET_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, inputs,
+                                   outputs, batch, &one, x, inputs, dy,
+                                   outputs, &zero, weightGrad, inputs));
+        biasGradient(dy, biasGrad, batch, outputs, s);
+      };
+      break;
+    }
+    case OpKind::Dropout:
+    case OpKind::DropoutGrad: {
+      DeviceMap x = map(r[0]), y = map(w[0]);
+      double rate = a.rate;
+      uint64_t key = layerKey(step.layer);
+      const StepCounters *stepCounters = counters;
+      kernel = [=] { dropout(x, y, rate, key, stepCounters, s); };
+      if (step.op == OpKind::Dropout)
+        inferenceKernel = [=] { copyChannels(x, y, 0, s); };
+      break;
+    }
+    case OpKind::SoftmaxCrossEntropy: {
+      float *logits = pointer(r[0]);
+      const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
+      float *loss = pointer(w[0]);
+      int64_t *correct = reinterpret_cast<int64_t *>(pointer(w[1]));
+      int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
+      int32_t *flag = invalidLabel;
+      kernel = [=] {
+        softmaxCrossEntropy(logits, labels, batch, classes, loss, correct,
+                            flag, s);
+      };
+      break;
+    }
+    case OpKind::SoftmaxCrossEntropyGrad: {
+      float *logits = pointer(r[0]), *logitsGrad = pointer(w[0]);
+      const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
+      int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
+      kernel = [=] {
+        softmaxCrossEntropyBackward(logits, labels, batch, classes,
+                                    logitsGrad, s);
+      };
+      break;
+    }
+    case OpKind::Accumulate: {
+      DeviceMap value = map(r[0]), target = map(u[0]);
+      int64_t offset = a.offset;
+      kernel = [=] { accumulate(value, target, offset, s); };
+      break;
+    }
+    case OpKind::SgdUpdate: {
+      float *gradient = pointer(r[0]), *learningRate = pointer(r[1]);
+      float *parameter = pointer(u[0]), *momentumBuffer = pointer(u[1]);
+      int64_t count = plan.buffers[r[0]].elements();
+      double momentum = a.momentum, weightDecay = a.weightDecay;
+      bool nesterov = a.nesterov;
+      kernel = [=] {
+        sgdUpdate(parameter, gradient, momentumBuffer, count, learningRate,
+                  momentum, weightDecay, nesterov, s);
+      };
+      break;
+    }
+    }
+    kernels.push_back(std::move(kernel));
+    if (step.phase == Phase::Forward && inferenceKernel)
+      inference.push_back(std::move(inferenceKernel));
+    std::vector<int> roots;
+    for (const auto *ids : {&r, &w, &u})
+      for (int id : *ids)
+        roots.push_back(rootOf(id));
+    std::sort(roots.begin(), roots.end());
+    roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
+    touched.push_back(std::move(roots));
+  }
+
+  /// Captures the step's kernels as one CUDA graph. Host-side values that
+  /// change per step (seed, step, learning rate, the batch) live in device
+  /// memory the graph reads, so the same graph serves every step.
+  void capture() {
+    cudaGraph_t captured = nullptr;
+    DENSENET_CHECK(
+        cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (auto &kernel : kernels)
+      kernel();
+    DENSENET_CHECK(cudaStreamEndCapture(stream, &captured));
+    DENSENET_CHECK(cudaGraphInstantiate(&graph, captured, 0));
+    DENSENET_CHECK(cudaGraphDestroy(captured));
+  }
+
+  void recordPeak() {
+    int last = static_cast<int>(kernels.size()) - 1;
+    std::vector<int64_t> delta(kernels.size() + 1, 0);
+    for (const Buffer &buffer : plan.buffers) {
+      if (buffer.isView())
+        continue;
+      int first = firstTouch[buffer.id], final = lastTouch[buffer.id];
+      bool input = buffer.id == plan.input || buffer.id == plan.labels ||
+                   buffer.id == plan.learningRate ||
+                   buffer.category == "input";
+      if (buffer.persistent || input)
+        first = 0;
+      if (buffer.persistent || buffer.id == plan.loss ||
+          buffer.id == plan.correct)
+        final = last;
+      if (input && final < 0)
+        final = 0;
+      if (first < 0 || final < 0 || buffer.bytes == 0)
+        continue;
+      delta[first] += buffer.bytes;
+      delta[final + 1] -= buffer.bytes;
+    }
+    int64_t live = 0;
+    for (size_t index = 0; index < kernels.size(); ++index) {
+      live += delta[index];
+      peakBytes = std::max(peakBytes, live);
+    }
+  }
+
+  const Plan &plan;
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+  cublasHandle_t cublas = nullptr;
+  uint8_t *arena = nullptr;
+  StepCounters *counters = nullptr;
+  int32_t *invalidLabel = nullptr;
+  cudaGraphExec_t graph = nullptr;
+  std::vector<Convolution> convolutions;
+  std::vector<std::function<void()>> kernels, inference;
+  std::vector<std::vector<int>> touched;
+  std::vector<int> firstTouch, lastTouch;
+  int64_t peakBytes = 0;
+};
+
+} // namespace
+
+bool densenet::runtime::cudaAvailable(std::string &why) {
+  int count = 0;
+  cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    why = cudaGetErrorString(status);
+    return false;
+  }
+  if (count == 0) {
+    why = "no CUDA device";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Backend>
+densenet::runtime::createCudaBackend(const Plan &plan) {
+  if (plan.targetKind != "cuda")
+    throw PlanError(plan.source + ": the plan was made for target '" +
+                    plan.targetName + "' (" + plan.targetKind +
+                    "); compile one for the GPU with densenetc --target cuda "
+                    "(or h200, a100-80gb, ...)");
+  return std::make_unique<CudaBackend>(plan, 0);
+}

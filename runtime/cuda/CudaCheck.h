@@ -1,0 +1,51 @@
+//===- CudaCheck.h - One checking macro for CUDA library calls --*- C++ -*-===//
+//
+// Every CUDA runtime, cuDNN and cuBLAS call goes through DENSENET_CHECK, which
+// turns a failure into a PlanError naming the file, the line and the call
+// (DESIGN.md: one checking macro).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_RUNTIME_CUDA_CUDACHECK_H
+#define DENSENET_RUNTIME_CUDA_CUDACHECK_H
+
+#include "runtime/plan/Plan.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <string>
+
+namespace densenet::runtime::cuda {
+
+inline const char *errorText(cudaError_t status) {
+  return cudaGetErrorString(status);
+}
+inline const char *errorText(cudnnStatus_t status) {
+  return cudnnGetErrorString(status);
+}
+inline const char *errorText(cublasStatus_t status) {
+  return cublasGetStatusString(status);
+}
+inline bool succeeded(cudaError_t status) { return status == cudaSuccess; }
+inline bool succeeded(cudnnStatus_t status) {
+  return status == CUDNN_STATUS_SUCCESS;
+}
+inline bool succeeded(cublasStatus_t status) {
+  return status == CUBLAS_STATUS_SUCCESS;
+}
+
+template <typename Status>
+void check(Status status, const char *call, const char *file, int line) {
+  if (!succeeded(status))
+    throw PlanError(std::string(file) + ":" + std::to_string(line) + ": " +
+                    call + " failed: " + errorText(status));
+}
+
+} // namespace densenet::runtime::cuda
+
+#define DENSENET_CHECK(call)                                                   \
+  ::densenet::runtime::cuda::check((call), #call, __FILE__, __LINE__)
+
+#endif // DENSENET_RUNTIME_CUDA_CUDACHECK_H
