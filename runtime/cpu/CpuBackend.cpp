@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backend/Backend.h"
+#include "runtime/backend/Binding.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cpu/Kernels.h"
 
@@ -61,7 +62,8 @@ public:
 class CpuBackend final : public Backend {
 public:
   CpuBackend(const Plan &plan, const CpuOptions &options)
-      : plan(plan), arena(plan.arenaBytes) {
+      : plan(plan), arena(plan.arenaBytes), binding(plan, arena.base),
+        tracker(plan) {
     if (plan.dtype != DType::F32)
       throw PlanError(plan.source + ": the plan's dtype is " +
                       stringify(plan.dtype) +
@@ -84,14 +86,9 @@ public:
 
   void train(const StepContext &context) override {
     current = context;
-    std::fill(firstTouch.begin(), firstTouch.end(), -1);
-    std::fill(lastTouch.begin(), lastTouch.end(), -1);
+    tracker.begin();
     for (size_t index = 0; index < kernels.size(); ++index) {
-      for (int root : touched[index]) {
-        if (firstTouch[root] < 0)
-          firstTouch[root] = static_cast<int>(index);
-        lastTouch[root] = static_cast<int>(index);
-      }
+      tracker.touch(static_cast<int>(index), touched[index]);
       if (profile) {
         auto start = std::chrono::steady_clock::now();
         kernels[index]();
@@ -103,7 +100,7 @@ public:
         kernels[index]();
       }
     }
-    recordPeak();
+    tracker.finish();
   }
 
   void infer() override {
@@ -112,50 +109,18 @@ public:
   }
 
   void write(int id, const void *data, size_t bytes) override {
-    std::memcpy(rootPointer(id, bytes), data, bytes);
+    std::memcpy(binding.transferTarget(id, bytes), data, bytes);
   }
   void read(int id, void *data, size_t bytes) const override {
-    std::memcpy(data, const_cast<CpuBackend *>(this)->rootPointer(id, bytes),
-                bytes);
+    std::memcpy(data, binding.transferTarget(id, bytes), bytes);
   }
 
-  int64_t measuredPeakBytes() const override { return peakBytes; }
+  int64_t measuredPeakBytes() const override { return tracker.peakBytes(); }
   int64_t bytesOutsideArena() const override { return 0; }
 
 private:
-  uint8_t *rootPointer(int id, size_t bytes) {
-    if (id < 0 || id >= static_cast<int>(plan.buffers.size()) ||
-        plan.buffers[id].isView() ||
-        static_cast<int64_t>(bytes) != plan.buffers[id].bytes)
-      throw PlanError("internal error: host transfer of " +
-                      std::to_string(bytes) + " bytes to buffer " +
-                      std::to_string(id));
-    return arena.base + plan.buffers[id].offset;
-  }
-
-  int rootOf(int id) const {
-    return plan.buffers[id].isView() ? plan.buffers[id].viewOf : id;
-  }
-  float *pointer(int id) {
-    const Buffer &buffer = plan.buffers[id];
-    if (!buffer.isView())
-      return reinterpret_cast<float *>(arena.base + buffer.offset);
-    const Buffer &root = plan.buffers[buffer.viewOf];
-    return reinterpret_cast<float *>(arena.base + root.offset) +
-           buffer.channelOffset * root.shape[2] * root.shape[3];
-  }
-  Map map(int id) {
-    const Buffer &buffer = plan.buffers[id];
-    const Buffer &root = plan.buffers[rootOf(id)];
-    Map result;
-    result.data = pointer(id);
-    result.n = buffer.shape[0];
-    result.c = buffer.shape[1];
-    result.h = buffer.shape[2];
-    result.w = buffer.shape[3];
-    result.imageStride = root.shape[1] * result.h * result.w;
-    return result;
-  }
+  float *pointer(int id) const { return binding.pointer(id); }
+  Map map(int id) const { return binding.map(id); }
   static Window window(const Attributes &attributes, int64_t kernelHeight,
                        int64_t kernelWidth) {
     Window result;
@@ -167,15 +132,6 @@ private:
     result.padWidth = attributes.padding[1];
     return result;
   }
-  int runningStatistic(const Step &step, const char *suffix) {
-    int id = plan.find(step.layer + suffix);
-    if (id < 0 || plan.buffers[id].shape != plan.buffers[step.reads[1]].shape)
-      throw PlanError(plan.source + ": batch norm '" + step.layer +
-                      "' has no buffer '" + step.layer + suffix +
-                      "' for inference");
-    return id;
-  }
-
   /// Resolves step `index` to a closure over its pointers and shapes.
   void bind(int index) {
     const Step &step = plan.steps[index];
@@ -228,9 +184,9 @@ private:
         batchNormForward(x, weight, bias, y, mean, variance, epsilon);
       };
       if (step.phase == Phase::Forward) {
-        float *runningMean = pointer(runningStatistic(step, ".running_mean"));
+        float *runningMean = pointer(binding.runningStatistic(step, ".running_mean"));
         float *runningVariance =
-            pointer(runningStatistic(step, ".running_var"));
+            pointer(binding.runningStatistic(step, ".running_var"));
         inferenceKernel = [=] {
           batchNormInference(x, weight, bias, y, runningMean, runningVariance,
                              epsilon);
@@ -263,13 +219,13 @@ private:
       break;
     }
     case OpKind::Relu: {
-      Map x = flatOrMap(r[0]), y = flatOrMap(w[0]);
+      Map x = map(r[0]), y = map(w[0]);
       kernel = [=] { relu(x, y); };
       inferenceKernel = kernel;
       break;
     }
     case OpKind::ReluGrad: {
-      Map dy = flatOrMap(r[0]), y = flatOrMap(r[1]), dx = flatOrMap(w[0]);
+      Map dy = map(r[0]), y = map(r[1]), dx = map(w[0]);
       kernel = [=] { reluBackward(dy, y, dx); };
       break;
     }
@@ -403,29 +359,7 @@ private:
     if (step.phase == Phase::Forward && inferenceKernel)
       inference.push_back(std::move(inferenceKernel));
 
-    std::vector<int> roots;
-    for (const auto *ids : {&r, &w, &u})
-      for (int id : *ids)
-        roots.push_back(rootOf(id));
-    std::sort(roots.begin(), roots.end());
-    roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
-    touched.push_back(std::move(roots));
-    firstTouch.assign(plan.buffers.size(), -1);
-    lastTouch.assign(plan.buffers.size(), -1);
-  }
-
-  /// Element-wise ops also see matrices ([n, k]); treat them as [n, k, 1, 1].
-  Map flatOrMap(int id) {
-    const Buffer &buffer = plan.buffers[id];
-    if (buffer.shape.size() == 4)
-      return map(id);
-    Map result;
-    result.data = pointer(id);
-    result.n = buffer.shape.empty() ? 1 : buffer.shape[0];
-    result.c = buffer.elements() / std::max<int64_t>(result.n, 1);
-    result.h = result.w = 1;
-    result.imageStride = result.c;
-    return result;
+    touched.push_back(binding.rootsOf(step));
   }
 
   /// The number of image slots the plan's workspace provides for a
@@ -457,45 +391,14 @@ private:
     return slots;
   }
 
-  /// Live bytes per step from the roots the kernels touched; persistent
-  /// state and the inputs hold their bytes for the whole step.
-  void recordPeak() {
-    int last = static_cast<int>(kernels.size()) - 1;
-    std::vector<int64_t> delta(kernels.size() + 1, 0);
-    for (const Buffer &buffer : plan.buffers) {
-      if (buffer.isView())
-        continue;
-      int first = firstTouch[buffer.id], final = lastTouch[buffer.id];
-      bool input = buffer.id == plan.input || buffer.id == plan.labels ||
-                   buffer.id == plan.learningRate ||
-                   buffer.category == "input";
-      if (buffer.persistent || input)
-        first = 0;
-      if (buffer.persistent || buffer.id == plan.loss ||
-          buffer.id == plan.correct)
-        final = last;
-      if (input && final < 0)
-        final = 0;
-      if (first < 0 || final < 0 || buffer.bytes == 0)
-        continue;
-      delta[first] += buffer.bytes;
-      delta[final + 1] -= buffer.bytes;
-    }
-    int64_t live = 0;
-    for (size_t index = 0; index < kernels.size(); ++index) {
-      live += delta[index];
-      peakBytes = std::max(peakBytes, live);
-    }
-  }
-
   const Plan &plan;
   Arena arena;
+  PlanBinding binding;
+  PeakTracker tracker;
   int threads = 1;
   StepContext current;
   std::vector<std::function<void()>> kernels, inference;
-  std::vector<std::vector<int>> touched;
-  std::vector<int> firstTouch, lastTouch;
-  int64_t peakBytes = 0;
+  std::vector<std::vector<int>> touched; // root buffers of each step
   bool profile = false;
   std::map<std::string, double> opSeconds;
 

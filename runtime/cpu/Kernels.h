@@ -15,23 +15,14 @@
 #ifndef DENSENET_RUNTIME_CPU_KERNELS_H
 #define DENSENET_RUNTIME_CPU_KERNELS_H
 
+#include "runtime/backend/FeatureMap.h"
+
 #include <cstdint>
 
 namespace densenet::runtime::cpu {
 
-/// A feature map [n, c, h, w]; image i, channel j starts at
-/// data + i * imageStride + j * h * w.
-struct Map {
-  float *data = nullptr;
-  int64_t n = 0, c = 0, h = 0, w = 0;
-  int64_t imageStride = 0;
-
-  int64_t plane() const { return h * w; }
-  float *image(int64_t i) const { return data + i * imageStride; }
-  float *channel(int64_t i, int64_t j) const {
-    return data + i * imageStride + j * plane();
-  }
-};
+/// A feature map, possibly a channel slice (runtime/backend/FeatureMap.h).
+using Map = FeatureMap;
 
 struct Window {
   int64_t kernelHeight = 1, kernelWidth = 1;

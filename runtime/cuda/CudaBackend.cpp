@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backend/Backend.h"
+#include "runtime/backend/Binding.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cuda/CudaCheck.h"
 #include "runtime/cuda/Kernels.h"
@@ -31,6 +32,25 @@ using namespace densenet::runtime::cuda;
 
 namespace {
 
+/// The first of cuDNN's ranked candidates that succeeds, is deterministic
+/// (so every plan of a model computes the same bits) and needs at most
+/// `limit` bytes of workspace.
+template <typename Performance, typename Query>
+bool chooseAlgorithm(Query query, size_t limit, int &algorithm) {
+  constexpr int kCandidates = 16;
+  Performance results[kCandidates];
+  int returned = 0;
+  DENSENET_CHECK(query(kCandidates, &returned, results));
+  for (int k = 0; k < returned; ++k)
+    if (results[k].status == CUDNN_STATUS_SUCCESS &&
+        results[k].memory <= limit &&
+        results[k].determinism == CUDNN_DETERMINISTIC) {
+      algorithm = static_cast<int>(results[k].algo);
+      return true;
+    }
+  return false;
+}
+
 /// The cuDNN descriptors of one convolution step.
 struct Convolution {
   cudnnTensorDescriptor_t input = nullptr, output = nullptr;
@@ -41,7 +61,8 @@ struct Convolution {
 
 class CudaBackend final : public Backend {
 public:
-  CudaBackend(const Plan &plan, int device) : plan(plan), device(device) {
+  CudaBackend(const Plan &plan, int device)
+      : plan(plan), device(device), tracker(plan) {
     if (plan.dtype != DType::F32)
       throw PlanError(plan.source + ": the plan's dtype is " +
                       std::string(stringify(plan.dtype)) +
@@ -66,6 +87,7 @@ public:
     DENSENET_CHECK(
         cudaMalloc(reinterpret_cast<void **>(&arena), std::max<int64_t>(
                                                           plan.arenaBytes, 1)));
+    binding = std::make_unique<PlanBinding>(plan, arena);
     // The only device memory outside the arena: the step counters and the
     // invalid-label flag (fixed, 64 bytes).
     DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&counters), 64));
@@ -74,8 +96,6 @@ public:
     DENSENET_CHECK(cudaMemset(counters, 0, 64));
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
-    firstTouch.assign(plan.buffers.size(), -1);
-    lastTouch.assign(plan.buffers.size(), -1);
   }
 
   ~CudaBackend() override {
@@ -110,15 +130,12 @@ public:
     } else {
       // The first step runs eagerly (and measures what it touches); the
       // same sequence is then captured once and replayed from step two on.
+      tracker.begin();
       for (size_t index = 0; index < kernels.size(); ++index) {
-        for (int root : touched[index]) {
-          if (firstTouch[root] < 0)
-            firstTouch[root] = static_cast<int>(index);
-          lastTouch[root] = static_cast<int>(index);
-        }
+        tracker.touch(static_cast<int>(index), touched[index]);
         kernels[index]();
       }
-      recordPeak();
+      tracker.finish();
       capture();
     }
     DENSENET_CHECK(cudaStreamSynchronize(stream));
@@ -136,60 +153,22 @@ public:
   }
 
   void write(int id, const void *data, size_t bytes) override {
-    DENSENET_CHECK(cudaMemcpyAsync(rootPointer(id, bytes), data, bytes,
-                                   cudaMemcpyHostToDevice, stream));
+    DENSENET_CHECK(cudaMemcpyAsync(binding->transferTarget(id, bytes), data,
+                                   bytes, cudaMemcpyHostToDevice, stream));
     DENSENET_CHECK(cudaStreamSynchronize(stream));
   }
   void read(int id, void *data, size_t bytes) const override {
-    DENSENET_CHECK(cudaMemcpyAsync(
-        data, const_cast<CudaBackend *>(this)->rootPointer(id, bytes), bytes,
-        cudaMemcpyDeviceToHost, stream));
+    DENSENET_CHECK(cudaMemcpyAsync(data, binding->transferTarget(id, bytes),
+                                   bytes, cudaMemcpyDeviceToHost, stream));
     DENSENET_CHECK(cudaStreamSynchronize(stream));
   }
 
-  int64_t measuredPeakBytes() const override { return peakBytes; }
+  int64_t measuredPeakBytes() const override { return tracker.peakBytes(); }
   int64_t bytesOutsideArena() const override { return 0; }
 
 private:
-  uint8_t *rootPointer(int id, size_t bytes) {
-    if (id < 0 || id >= static_cast<int>(plan.buffers.size()) ||
-        plan.buffers[id].isView() ||
-        static_cast<int64_t>(bytes) != plan.buffers[id].bytes)
-      throw PlanError("internal error: host transfer of " +
-                      std::to_string(bytes) + " bytes to buffer " +
-                      std::to_string(id));
-    return arena + plan.buffers[id].offset;
-  }
-  int rootOf(int id) const {
-    return plan.buffers[id].isView() ? plan.buffers[id].viewOf : id;
-  }
-  float *pointer(int id) {
-    const Buffer &buffer = plan.buffers[id];
-    if (!buffer.isView())
-      return reinterpret_cast<float *>(arena + buffer.offset);
-    const Buffer &root = plan.buffers[buffer.viewOf];
-    return reinterpret_cast<float *>(arena + root.offset) +
-           buffer.channelOffset * root.shape[2] * root.shape[3];
-  }
-  DeviceMap map(int id) {
-    const Buffer &buffer = plan.buffers[id];
-    const Buffer &root = plan.buffers[rootOf(id)];
-    DeviceMap result;
-    result.data = pointer(id);
-    if (buffer.shape.size() == 4) {
-      result.n = buffer.shape[0];
-      result.c = buffer.shape[1];
-      result.h = buffer.shape[2];
-      result.w = buffer.shape[3];
-      result.imageStride = root.shape[1] * result.h * result.w;
-    } else {
-      result.n = buffer.shape.empty() ? 1 : buffer.shape[0];
-      result.c = buffer.elements() / std::max<int64_t>(result.n, 1);
-      result.h = result.w = 1;
-      result.imageStride = result.c;
-    }
-    return result;
-  }
+  float *pointer(int id) const { return binding->pointer(id); }
+  DeviceMap map(int id) const { return binding->map(id); }
   static DeviceWindow window(const Attributes &a, int64_t kernelHeight,
                              int64_t kernelWidth) {
     DeviceWindow result;
@@ -201,14 +180,6 @@ private:
     result.padWidth = static_cast<int>(a.padding[1]);
     return result;
   }
-  int runningStatistic(const Step &step, const char *suffix) {
-    int id = plan.find(step.layer + suffix);
-    if (id < 0)
-      throw PlanError(plan.source + ": batch norm '" + step.layer +
-                      "' has no buffer '" + step.layer + suffix + "'");
-    return id;
-  }
-
   cudnnTensorDescriptor_t tensorDescriptor(const DeviceMap &m) {
     cudnnTensorDescriptor_t descriptor;
     DENSENET_CHECK(cudnnCreateTensorDescriptor(&descriptor));
@@ -242,46 +213,31 @@ private:
     size_t limit = step.workspace >= 0
                        ? static_cast<size_t>(plan.buffers[step.workspace].bytes)
                        : 0;
-    constexpr int kCandidates = 16;
-    int returned = 0;
     bool found = false;
-    if (step.op == OpKind::Conv2d) {
-      cudnnConvolutionFwdAlgoPerf_t results[kCandidates];
-      DENSENET_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-          cudnn, c.input, c.filter, c.convolution, c.output, kCandidates,
-          &returned, results));
-      for (int k = 0; k < returned && !found; ++k)
-        if (results[k].status == CUDNN_STATUS_SUCCESS &&
-            results[k].memory <= limit &&
-            results[k].determinism == CUDNN_DETERMINISTIC) {
-          c.algorithm = results[k].algo;
-          found = true;
-        }
-    } else if (step.op == OpKind::Conv2dGradInput) {
-      cudnnConvolutionBwdDataAlgoPerf_t results[kCandidates];
-      DENSENET_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-          cudnn, c.filter, c.output, c.convolution, c.input, kCandidates,
-          &returned, results));
-      for (int k = 0; k < returned && !found; ++k)
-        if (results[k].status == CUDNN_STATUS_SUCCESS &&
-            results[k].memory <= limit &&
-            results[k].determinism == CUDNN_DETERMINISTIC) {
-          c.algorithm = results[k].algo;
-          found = true;
-        }
-    } else {
-      cudnnConvolutionBwdFilterAlgoPerf_t results[kCandidates];
-      DENSENET_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-          cudnn, c.input, c.output, c.convolution, c.filter, kCandidates,
-          &returned, results));
-      for (int k = 0; k < returned && !found; ++k)
-        if (results[k].status == CUDNN_STATUS_SUCCESS &&
-            results[k].memory <= limit &&
-            results[k].determinism == CUDNN_DETERMINISTIC) {
-          c.algorithm = results[k].algo;
-          found = true;
-        }
-    }
+    if (step.op == OpKind::Conv2d)
+      found = chooseAlgorithm<cudnnConvolutionFwdAlgoPerf_t>(
+          [&](int requested, int *returned, auto *results) {
+            return cudnnGetConvolutionForwardAlgorithm_v7(
+                cudnn, c.input, c.filter, c.convolution, c.output, requested,
+                returned, results);
+          },
+          limit, c.algorithm);
+    else if (step.op == OpKind::Conv2dGradInput)
+      found = chooseAlgorithm<cudnnConvolutionBwdDataAlgoPerf_t>(
+          [&](int requested, int *returned, auto *results) {
+            return cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                cudnn, c.filter, c.output, c.convolution, c.input, requested,
+                returned, results);
+          },
+          limit, c.algorithm);
+    else
+      found = chooseAlgorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
+          [&](int requested, int *returned, auto *results) {
+            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                cudnn, c.input, c.output, c.convolution, c.filter, requested,
+                returned, results);
+          },
+          limit, c.algorithm);
     if (!found)
       throw PlanError(plan.source + ": no deterministic cuDNN algorithm for '" +
                       step.layer + "' (" + step.opName + ") fits its " +
@@ -355,9 +311,9 @@ private:
         batchNormForward(x, weight, bias, y, mean, variance, epsilon, s);
       };
       if (step.phase == Phase::Forward) {
-        float *runningMean = pointer(runningStatistic(step, ".running_mean"));
+        float *runningMean = pointer(binding->runningStatistic(step, ".running_mean"));
         float *runningVariance =
-            pointer(runningStatistic(step, ".running_var"));
+            pointer(binding->runningStatistic(step, ".running_var"));
         inferenceKernel = [=] {
           batchNormInference(x, weight, bias, y, runningMean, runningVariance,
                              epsilon, s);
@@ -549,13 +505,7 @@ private:
     kernels.push_back(std::move(kernel));
     if (step.phase == Phase::Forward && inferenceKernel)
       inference.push_back(std::move(inferenceKernel));
-    std::vector<int> roots;
-    for (const auto *ids : {&r, &w, &u})
-      for (int id : *ids)
-        roots.push_back(rootOf(id));
-    std::sort(roots.begin(), roots.end());
-    roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
-    touched.push_back(std::move(roots));
+    touched.push_back(binding->rootsOf(step));
   }
 
   /// Captures the step's kernels as one CUDA graph. Host-side values that
@@ -572,35 +522,6 @@ private:
     DENSENET_CHECK(cudaGraphDestroy(captured));
   }
 
-  void recordPeak() {
-    int last = static_cast<int>(kernels.size()) - 1;
-    std::vector<int64_t> delta(kernels.size() + 1, 0);
-    for (const Buffer &buffer : plan.buffers) {
-      if (buffer.isView())
-        continue;
-      int first = firstTouch[buffer.id], final = lastTouch[buffer.id];
-      bool input = buffer.id == plan.input || buffer.id == plan.labels ||
-                   buffer.id == plan.learningRate ||
-                   buffer.category == "input";
-      if (buffer.persistent || input)
-        first = 0;
-      if (buffer.persistent || buffer.id == plan.loss ||
-          buffer.id == plan.correct)
-        final = last;
-      if (input && final < 0)
-        final = 0;
-      if (first < 0 || final < 0 || buffer.bytes == 0)
-        continue;
-      delta[first] += buffer.bytes;
-      delta[final + 1] -= buffer.bytes;
-    }
-    int64_t live = 0;
-    for (size_t index = 0; index < kernels.size(); ++index) {
-      live += delta[index];
-      peakBytes = std::max(peakBytes, live);
-    }
-  }
-
   const Plan &plan;
   int device = 0;
   cudaStream_t stream = nullptr;
@@ -612,9 +533,9 @@ private:
   cudaGraphExec_t graph = nullptr;
   std::vector<Convolution> convolutions;
   std::vector<std::function<void()>> kernels, inference;
-  std::vector<std::vector<int>> touched;
-  std::vector<int> firstTouch, lastTouch;
-  int64_t peakBytes = 0;
+  std::vector<std::vector<int>> touched; // root buffers of each step
+  std::unique_ptr<PlanBinding> binding;
+  PeakTracker tracker;
 };
 
 } // namespace

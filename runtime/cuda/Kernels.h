@@ -13,17 +13,16 @@
 #ifndef DENSENET_RUNTIME_CUDA_KERNELS_H
 #define DENSENET_RUNTIME_CUDA_KERNELS_H
 
+#include "runtime/backend/FeatureMap.h"
+
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 namespace densenet::runtime::cuda {
 
-struct DeviceMap {
-  float *data = nullptr;
-  int64_t n = 0, c = 0, h = 0, w = 0;
-  int64_t imageStride = 0;
-};
+/// A feature map in device memory (runtime/backend/FeatureMap.h).
+using DeviceMap = FeatureMap;
 
 struct DeviceWindow {
   int kernelHeight = 1, kernelWidth = 1;

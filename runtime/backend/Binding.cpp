@@ -1,0 +1,110 @@
+//===- Binding.cpp - Resolving a plan's buffers in an arena ---------------===//
+
+#include "runtime/backend/Binding.h"
+
+#include <algorithm>
+
+using namespace densenet::runtime;
+
+float *PlanBinding::pointer(int id) const {
+  const Buffer &buffer = plan.buffers[id];
+  if (!buffer.isView())
+    return reinterpret_cast<float *>(arena + buffer.offset);
+  const Buffer &root = plan.buffers[buffer.viewOf];
+  return reinterpret_cast<float *>(arena + root.offset) +
+         buffer.channelOffset * root.shape[2] * root.shape[3];
+}
+
+FeatureMap PlanBinding::map(int id) const {
+  const Buffer &buffer = plan.buffers[id];
+  FeatureMap result;
+  result.data = pointer(id);
+  if (buffer.shape.size() == 4) {
+    result.n = buffer.shape[0];
+    result.c = buffer.shape[1];
+    result.h = buffer.shape[2];
+    result.w = buffer.shape[3];
+    result.imageStride =
+        plan.buffers[rootOf(id)].shape[1] * result.h * result.w;
+    return result;
+  }
+  result.n = buffer.shape.empty() ? 1 : buffer.shape[0];
+  result.c = buffer.elements() / std::max<int64_t>(result.n, 1);
+  result.h = result.w = 1;
+  result.imageStride = result.c;
+  return result;
+}
+
+uint8_t *PlanBinding::transferTarget(int id, size_t bytes) const {
+  if (id < 0 || id >= static_cast<int>(plan.buffers.size()) ||
+      plan.buffers[id].isView() ||
+      static_cast<int64_t>(bytes) != plan.buffers[id].bytes)
+    throw PlanError("internal error: host transfer of " +
+                    std::to_string(bytes) + " bytes to buffer " +
+                    std::to_string(id));
+  return arena + plan.buffers[id].offset;
+}
+
+int PlanBinding::runningStatistic(const Step &step, const char *suffix) const {
+  int id = plan.find(step.layer + suffix);
+  if (id < 0 || plan.buffers[id].shape != plan.buffers[step.reads[1]].shape)
+    throw PlanError(plan.source + ": batch norm '" + step.layer +
+                    "' has no buffer '" + step.layer + suffix +
+                    "' for inference");
+  return id;
+}
+
+std::vector<int> PlanBinding::rootsOf(const Step &step) const {
+  std::vector<int> roots;
+  for (const auto *ids : {&step.reads, &step.writes, &step.updates})
+    for (int id : *ids)
+      roots.push_back(rootOf(id));
+  std::sort(roots.begin(), roots.end());
+  roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
+  return roots;
+}
+
+PeakTracker::PeakTracker(const Plan &plan)
+    : plan(plan), first(plan.buffers.size(), -1),
+      last(plan.buffers.size(), -1) {}
+
+void PeakTracker::begin() {
+  std::fill(first.begin(), first.end(), -1);
+  std::fill(last.begin(), last.end(), -1);
+}
+
+void PeakTracker::touch(int step, const std::vector<int> &roots) {
+  for (int root : roots) {
+    if (first[root] < 0)
+      first[root] = step;
+    last[root] = step;
+  }
+}
+
+void PeakTracker::finish() {
+  int final = static_cast<int>(plan.steps.size()) - 1;
+  std::vector<int64_t> delta(plan.steps.size() + 1, 0);
+  for (const Buffer &buffer : plan.buffers) {
+    if (buffer.isView() || buffer.bytes == 0)
+      continue;
+    int begin = first[buffer.id], end = last[buffer.id];
+    bool input = buffer.id == plan.input || buffer.id == plan.labels ||
+                 buffer.id == plan.learningRate || buffer.category == "input";
+    if (buffer.persistent || input)
+      begin = 0;
+    if (buffer.persistent || buffer.id == plan.loss ||
+        buffer.id == plan.correct)
+      end = final;
+    if (input && end < 0)
+      end = 0;
+    if (begin < 0 || end < 0)
+      continue;
+    delta[begin] += buffer.bytes;
+    delta[end + 1] -= buffer.bytes;
+  }
+  int64_t live = 0;
+  for (size_t step = 0; step < plan.steps.size(); ++step) {
+    live += delta[step];
+    peak = std::max(peak, live);
+  }
+}
