@@ -318,10 +318,21 @@ llvm::Expected<ModelSpec> densenet::parseModelSpec(StringRef text,
   // callback tracks the keys of every open object.
   std::vector<llvm::StringSet<>> openObjects;
   std::string duplicate;
-  auto callback = [&](int, Json::parse_event_t event, Json &parsed) {
+  // The JSON library parses any depth, but copying and printing a value
+  // recurse (messages quote the offending value), so "[[[[..." 100000 deep
+  // would overflow the stack. A model file needs two levels.
+  constexpr int kMaxJsonDepth = 16;
+  struct TooDeep {};
+  auto callback = [&](int depth, Json::parse_event_t event, Json &parsed) {
     switch (event) {
     case Json::parse_event_t::object_start:
+      if (depth >= kMaxJsonDepth)
+        throw TooDeep();
       openObjects.emplace_back();
+      break;
+    case Json::parse_event_t::array_start:
+      if (depth >= kMaxJsonDepth)
+        throw TooDeep();
       break;
     case Json::parse_event_t::object_end:
       openObjects.pop_back();
@@ -350,6 +361,10 @@ llvm::Expected<ModelSpec> densenet::parseModelSpec(StringRef text,
   } catch (const Json::exception &error) {
     // Numbers beyond a double's range (1e400) and the like: no position.
     return makeError(origin + ": invalid JSON: " + jsonErrorText(error));
+  } catch (const TooDeep &) {
+    return makeError(origin + ": invalid JSON: it nests more than " +
+                     llvm::Twine(kMaxJsonDepth) +
+                     " levels deep; a model file needs two");
   }
   if (!duplicate.empty())
     return makeError(origin + ": key '" + duplicate +

@@ -15,6 +15,9 @@ packages=(
   libdnnl-dev libcli11-dev openmpi-bin libopenmpi-dev dataset-fashion-mnist
   # cross-checks against torchvision (lit: test/lit/presets/torchvision.test)
   python3-torchvision
+  # fuzz targets (scripts/fuzz.sh): clang 19, the LLVM the project builds
+  # against, with libFuzzer, and its OpenMP (the runtime's CMake requires one)
+  clang-19 libclang-rt-19-dev libomp-19-dev
 )
 
 missing=()

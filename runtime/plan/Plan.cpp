@@ -246,9 +246,23 @@ Attributes parseAttributes(const Reader &reader, const Json &object,
 Plan densenet::runtime::parsePlan(const std::string &text,
                                   const std::string &source) {
   Reader reader(source);
+  // The JSON library parses any depth, but copying and printing a value
+  // recurse: a file of 100000 '[' would overflow the stack below (the
+  // checksum copies the document). The deepest value of a plan is an
+  // attribute's pair (steps[i].attributes.stride[0], depth 4).
+  constexpr int kMaxJsonDepth = 16;
+  Json::parser_callback_t limitDepth = [&](int depth, Json::parse_event_t event,
+                                           Json &) {
+    if ((event == Json::parse_event_t::object_start ||
+         event == Json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth)
+      throw PlanError(source + ": not a plan file: its JSON nests more than " +
+                      std::to_string(kMaxJsonDepth) + " levels deep");
+    return true;
+  };
   Json json;
   try {
-    json = Json::parse(text);
+    json = Json::parse(text, limitDepth);
   } catch (const nlohmann::json::exception &error) {
     throw PlanError(source + ": not a plan file: invalid JSON (" +
                     std::string(error.what()) + ")");

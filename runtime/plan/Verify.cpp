@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 using namespace densenet::runtime;
 
@@ -43,6 +45,20 @@ private:
     return "step " + std::to_string(index) + " (" + step.opName + " '" +
            step.layer + "')";
   }
+  /// a + b in a message. The operands come from the file and may be near
+  /// the limits of int64 when the check that reports them failed, so the
+  /// sum is formed without overflow.
+  static std::string sumText(int64_t a, int64_t b) {
+    __int128 sum = static_cast<__int128>(a) + b;
+    unsigned __int128 magnitude =
+        sum < 0 ? -static_cast<unsigned __int128>(sum) : sum;
+    std::string digits;
+    do {
+      digits.insert(digits.begin(), static_cast<char>('0' + magnitude % 10));
+      magnitude /= 10;
+    } while (magnitude != 0);
+    return sum < 0 ? "-" + digits : digits;
+  }
   static std::string shapeText(const std::vector<int64_t> &shape) {
     std::string text = "[";
     for (size_t i = 0; i < shape.size(); ++i)
@@ -70,7 +86,9 @@ private:
       if (plan.predictedPeakBytes > *plan.budgetBytes)
         fail("predicted_peak_bytes " + std::to_string(plan.predictedPeakBytes) +
              " exceeds budget_bytes " + std::to_string(*plan.budgetBytes));
-      if (plan.arenaBytes + plan.reserveBytes > *plan.budgetBytes)
+      // budget >= peak >= reserve >= 0 here, so the difference cannot
+      // overflow where the sum could.
+      if (plan.arenaBytes > *plan.budgetBytes - plan.reserveBytes)
         fail("arena_bytes + reserve_bytes exceed budget_bytes " +
              std::to_string(*plan.budgetBytes));
     }
@@ -114,7 +132,7 @@ private:
         fail(describe(buffer.id) + ": not a channel slice of " +
              describe(root.id) + " (shape " + shapeText(buffer.shape) +
              ", channels [" + std::to_string(buffer.channelOffset) + ", " +
-             std::to_string(buffer.channelOffset + buffer.channels) +
+             sumText(buffer.channelOffset, buffer.channels) +
              ") of " + shapeText(root.shape) + ")");
     }
   }
@@ -423,7 +441,7 @@ private:
           step.attributes.offset > target[1] - value[1])
         fail(describeStep(index) + ": channels [" +
              std::to_string(step.attributes.offset) + ", " +
-             std::to_string(step.attributes.offset + value[1]) + ") of " +
+             sumText(step.attributes.offset, value[1]) + ") of " +
              describe(u[0]) + " " + shapeText(target) + " do not hold " +
              shapeText(value));
       break;
@@ -450,20 +468,40 @@ private:
       fail("no tg.softmax_cross_entropy step: the plan computes no loss");
     size_t count = plan.buffers.size();
     std::vector<int> writer(count, -1);
-    // Channels of each root written so far (by the root itself or a view).
-    std::vector<std::vector<char>> written(count);
+    // Channels of each root written so far (by the root itself or a view),
+    // as sorted, disjoint, non-adjacent ranges [begin, end). Not one flag per
+    // channel: the channel count comes from the file, and a hand-written
+    // plan can declare 2^40 channels in a few bytes.
+    using Range = std::pair<int64_t, int64_t>;
+    std::vector<std::vector<Range>> written(count);
+    std::vector<char> everWritten(count, 0);
     auto channelsOf = [&](int root) {
       const Buffer &buffer = plan.buffers[root];
       return buffer.shape.size() == 4 ? buffer.shape[1] : int64_t(1);
     };
+    auto rangeOf = [&](const Buffer &buffer, int root) {
+      return buffer.isView() ? Range(buffer.channelOffset,
+                                     buffer.channelOffset + buffer.channels)
+                             : Range(0, channelsOf(root));
+    };
     auto markWritten = [&](int id) {
       const Buffer &buffer = plan.buffers[id];
       int root = buffer.isView() ? buffer.viewOf : id;
-      auto &channels = written[root];
-      channels.resize(channelsOf(root), 0);
-      int64_t begin = buffer.isView() ? buffer.channelOffset : 0;
-      int64_t end = buffer.isView() ? begin + buffer.channels : channelsOf(root);
-      std::fill(channels.begin() + begin, channels.begin() + end, 1);
+      everWritten[root] = 1;
+      Range range = rangeOf(buffer, root);
+      if (range.first >= range.second)
+        return;
+      std::vector<Range> &ranges = written[root];
+      ranges.push_back(range);
+      std::sort(ranges.begin(), ranges.end());
+      std::vector<Range> merged;
+      for (const Range &next : ranges) {
+        if (!merged.empty() && next.first <= merged.back().second)
+          merged.back().second = std::max(merged.back().second, next.second);
+        else
+          merged.push_back(next);
+      }
+      ranges = std::move(merged);
     };
     auto isDefined = [&](int id) {
       const Buffer &buffer = plan.buffers[id];
@@ -471,13 +509,18 @@ private:
       if (plan.buffers[root].persistent || root == plan.input ||
           root == plan.labels || root == plan.learningRate)
         return true;
-      const auto &channels = written[root];
-      if (channels.empty())
+      // A root of no channels counts as never written, as before any write.
+      if (!everWritten[root] || channelsOf(root) == 0)
         return false;
-      int64_t begin = buffer.isView() ? buffer.channelOffset : 0;
-      int64_t end = buffer.isView() ? begin + buffer.channels : channelsOf(root);
-      return std::all_of(channels.begin() + begin, channels.begin() + end,
-                         [](char c) { return c != 0; });
+      Range range = rangeOf(buffer, root);
+      if (range.first >= range.second)
+        return true;
+      // Ranges are merged, so a covered range lies inside one of them.
+      return std::any_of(written[root].begin(), written[root].end(),
+                         [&](const Range &done) {
+                           return done.first <= range.first &&
+                                  range.second <= done.second;
+                         });
     };
     for (int id : {plan.input, plan.labels, plan.learningRate})
       if (plan.buffers[id].isView())
@@ -586,13 +629,13 @@ private:
       plan.liveBytesPerStep[index] = live;
       peak = std::max(peak, live);
     }
-    if (peak + plan.reserveBytes != plan.predictedPeakBytes)
+    if (peak != plan.predictedLiveBytes)
       fail("predicted_peak_bytes is " +
            std::to_string(plan.predictedPeakBytes) +
            " but the buffers' lifetimes give a peak of " +
            std::to_string(peak) + " live bytes + " +
            std::to_string(plan.reserveBytes) + " reserve = " +
-           std::to_string(peak + plan.reserveBytes));
+           sumText(peak, plan.reserveBytes));
   }
 
   Plan &plan;

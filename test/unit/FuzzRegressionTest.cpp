@@ -46,8 +46,9 @@ TEST(FuzzRegression, ModelSpec) {
     ASSERT_TRUE(bool(buffer)) << buffer.getError().message();
     llvm::Expected<ModelSpec> spec =
         parseModelSpec((*buffer)->getBuffer(), path);
-    if (!spec)
+    if (!spec) {
       EXPECT_FALSE(llvm::toString(spec.takeError()).empty());
+    }
   }
 }
 

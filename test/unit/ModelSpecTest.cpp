@@ -80,6 +80,23 @@ TEST(ModelSpec, ReportsSyntaxErrorsWithLineAndColumn) {
             std::string::npos);
 }
 
+TEST(ModelSpec, RejectsDeepNestingBeforeItOverflowsTheStack) {
+  // Printing the value in "expected a string, got array [[[..." recursed
+  // once per level: 100000 levels crashed densenetc (test/fuzz/regressions).
+  const size_t depth = 100000;
+  std::string deep = R"({"name": )" + std::string(depth, '[') +
+                     std::string(depth, ']') + "}";
+  EXPECT_EQ(parseError(deep),
+            "model.json: invalid JSON: it nests more than 16 levels deep; a "
+            "model file needs two");
+  // Sixteen levels are still parsed, and refused for what they are.
+  std::string sixteen =
+      R"({"name": )" + std::string(15, '[') + std::string(15, ']') + "}";
+  EXPECT_NE(parseError(sixteen).find("field 'name': expected a string"),
+            std::string::npos)
+      << parseError(sixteen);
+}
+
 TEST(ModelSpec, SuggestsNearestKey) {
   EXPECT_EQ(parseError(R"({"grwoth_rate": 12})"),
             "model.json: unknown key 'grwoth_rate' (did you mean "

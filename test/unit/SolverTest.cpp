@@ -52,7 +52,10 @@ std::vector<Segment> randomSegments(std::mt19937_64 &random, int count,
       option.peak = kept + bytes(random);
       option.seconds = time;
       segment.options.push_back(option);
-      kept = kept * bytes(random) / (scale + 1);
+      // At scale 2^40 the product needs 80 bits (UBSan caught the int64
+      // overflow, which had turned some instances' sizes negative).
+      kept = static_cast<int64_t>(static_cast<__int128>(kept) * bytes(random) /
+                                  (scale + 1));
       time += seconds(random);
     }
   }

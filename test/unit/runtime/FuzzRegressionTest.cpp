@@ -8,16 +8,17 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "format/PlanChecksum.h"
 #include "runtime/data/Readers.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/plan/Plan.h"
+#include "test/fuzz/ResealPlan.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -58,19 +59,54 @@ TEST(FuzzRegression, Plan) {
     // As the fuzz target does: the input as it is, then resealed with the
     // checksum of its contents so that the verifier sees it too.
     std::vector<std::string> variants = {text};
-    nlohmann::ordered_json json =
-        nlohmann::ordered_json::parse(text, nullptr, false);
-    if (json.is_object()) {
-      json.erase("checksum");
-      const std::string checksum = densenet::format::planChecksum(json.dump());
-      json["checksum"] = checksum;
-      variants.push_back(json.dump());
-    }
+    if (std::optional<std::string> resealed = densenet::fuzz::resealPlan(text))
+      variants.push_back(*resealed);
     for (const std::string &variant : variants) {
       try {
         densenet::runtime::parsePlan(variant, path);
       } catch (const densenet::runtime::PlanError &) {
       }
+    }
+  }
+}
+
+// The plan inputs that crashed the fuzz target before their fixes, each
+// refused now with the reason a user should read.
+TEST(FuzzRegression, PlanFindingsAreRefusedWithTheirReason) {
+  const struct {
+    const char *file;
+    const char *reason;
+  } findings[] = {
+      // Copying and printing JSON recursed once per level.
+      {"deep-nesting-checksum-copy.json",
+       "not a plan file: its JSON nests more than 16 levels deep"},
+      {"deep-nesting-in-message.json",
+       "not a plan file: its JSON nests more than 16 levels deep"},
+      // Sums of values from the file overflowed int64.
+      {"overflow-peak-plus-reserve.json",
+       "predicted_peak_bytes is 9223372036854775807 but the buffers' "
+       "lifetimes give a peak of 36464 live bytes + 9223372036854775807 "
+       "reserve = 9223372036854812271"},
+      {"overflow-arena-plus-reserve.json",
+       "arena_bytes + reserve_bytes exceed budget_bytes 9223372036854775807"},
+      {"overflow-accumulate-offset.json",
+       "channels [9223372036854775807, 9223372036854775810) of"},
+      // One flag per declared channel: 2^40 of them.
+      {"terabyte-channel-flags.json", "predicted_peak_bytes is"},
+  };
+  for (const auto &finding : findings) {
+    SCOPED_TRACE(finding.file);
+    const std::string text =
+        contentsOf(std::string(DENSENET_FUZZ_DIR) + "/regressions/plan/" +
+                   finding.file);
+    std::optional<std::string> resealed = densenet::fuzz::resealPlan(text);
+    try {
+      densenet::runtime::parsePlan(resealed ? *resealed : text, finding.file);
+      ADD_FAILURE() << "accepted";
+    } catch (const densenet::runtime::PlanError &error) {
+      EXPECT_NE(std::string(error.what()).find(finding.reason),
+                std::string::npos)
+          << error.what();
     }
   }
 }
