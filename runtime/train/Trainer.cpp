@@ -12,6 +12,7 @@
 #include "runtime/train/Trainer.h"
 
 #include "runtime/backend/Backend.h"
+#include "runtime/cpu/Kernels.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/Loader.h"
 #include "runtime/io/Safetensors.h"
@@ -205,18 +206,14 @@ Evaluation evaluate(const Plan &plan, Backend &backend,
                   batch.images.size() * sizeof(float));
     backend.infer();
     backend.read(plan.logits, logits.data(), logits.size() * sizeof(float));
-    for (int64_t i = 0; i < batch.count; ++i) {
-      const float *z = logits.data() + i * classes;
-      int64_t best = 0;
-      for (int64_t k = 1; k < classes; ++k)
-        if (z[k] > z[best])
-          best = k;
-      double sum = 0;
-      for (int64_t k = 0; k < classes; ++k)
-        sum += std::exp(double(z[k]) - double(z[best]));
-      lossSum += std::log(sum) + z[best] - z[batch.labels[i]];
-      correct += best == batch.labels[i];
-    }
+    // The loss of the training step, over the valid rows only (a last test
+    // batch may be partial); the logits are host copies.
+    float batchLoss = 0;
+    int64_t batchCorrect = 0;
+    cpu::softmaxCrossEntropy(logits.data(), batch.labels.data(), batch.count,
+                             classes, &batchLoss, &batchCorrect);
+    lossSum += double(batchLoss) * double(batch.count);
+    correct += batchCorrect;
     samples += batch.count;
   }
   Evaluation result;
