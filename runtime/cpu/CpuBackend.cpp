@@ -22,12 +22,16 @@
 #include <omp.h>
 
 #include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <fstream>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <cstring>
 #include <functional>
 
@@ -40,14 +44,83 @@ namespace {
 
 /// The arena: anonymous pages, so untouched bytes cost nothing and the
 /// allocation is page-aligned (every planned offset is then aligned too).
+std::string mebibytes(int64_t bytes) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f MiB", double(bytes) / (1 << 20));
+  return text;
+}
+
+/// A number read from a one-line file such as cgroup's memory.max; nullopt
+/// when absent or "max".
+std::optional<int64_t> readNumber(const char *path) {
+  std::ifstream file(path);
+  std::string text;
+  if (!(file >> text) || text.empty() || text == "max")
+    return std::nullopt;
+  try {
+    return std::stoll(text);
+  } catch (const std::exception &) {
+    return std::nullopt;
+  }
+}
+
+/// The host memory a new allocation can have without swapping or being
+/// killed, and where that figure comes from: the kernel's MemAvailable, the
+/// cgroup's limit (containers), and the address-space and data limits
+/// (`ulimit -v`, `ulimit -d`), whichever is smallest.
+std::pair<int64_t, std::string> availableHostMemory() {
+  int64_t available = INT64_MAX;
+  std::string source;
+  auto consider = [&](int64_t bytes, std::string what) {
+    if (bytes >= 0 && bytes < available) {
+      available = bytes;
+      source = std::move(what);
+    }
+  };
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib;
+  std::string unit;
+  while (meminfo >> key >> kib) {
+    std::getline(meminfo, unit);
+    if (key == "MemAvailable:")
+      consider(kib * 1024, "MemAvailable in /proc/meminfo");
+  }
+  if (auto limit = readNumber("/sys/fs/cgroup/memory.max")) {
+    int64_t used = readNumber("/sys/fs/cgroup/memory.current").value_or(0);
+    consider(*limit - used, "the cgroup's memory.max less memory.current");
+  }
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    consider(static_cast<int64_t>(limit.rlim_cur),
+             "the address-space limit (ulimit -v)");
+  if (getrlimit(RLIMIT_DATA, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    consider(static_cast<int64_t>(limit.rlim_cur),
+             "the data-segment limit (ulimit -d)");
+  return {available, source};
+}
+
 class Arena {
 public:
-  explicit Arena(int64_t bytes) : bytes(std::max<int64_t>(bytes, 1)) {
+  explicit Arena(const Plan &plan) : bytes(std::max<int64_t>(plan.arenaBytes, 1)) {
+    // Refuse before training rather than be killed by the OOM killer part
+    // way through the first step (the pages are only touched then).
+    auto [available, source] = availableHostMemory();
+    if (plan.arenaBytes > available)
+      throw PlanError(plan.source + ": the plan's arena of " +
+                      mebibytes(plan.arenaBytes) + " (" +
+                      std::to_string(plan.arenaBytes) +
+                      " bytes) does not fit this machine's available memory "
+                      "of " + mebibytes(available) + " (" + source +
+                      "); compile a plan that fits with densenetc --target "
+                      "cpu --mem-budget " +
+                      std::to_string(std::max<int64_t>(available >> 20, 1)) +
+                      "MiB, or a smaller --batch-size");
     void *memory = mmap(nullptr, this->bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED)
       throw PlanError("cannot allocate the plan's arena of " +
-                      std::to_string(bytes) + " bytes: " +
+                      std::to_string(plan.arenaBytes) + " bytes: " +
                       std::strerror(errno));
     base = static_cast<uint8_t *>(memory);
   }
@@ -62,7 +135,7 @@ public:
 class CpuBackend final : public Backend {
 public:
   CpuBackend(const Plan &plan, const CpuOptions &options)
-      : plan(plan), arena(plan.arenaBytes), binding(plan, arena.base),
+      : plan(plan), arena(plan), binding(plan, arena.base),
         tracker(plan) {
     if (plan.dtype != DType::F32)
       throw PlanError(plan.source + ": the plan's dtype is " +

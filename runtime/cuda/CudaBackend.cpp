@@ -543,6 +543,16 @@ private:
 bool densenet::runtime::cudaAvailable(std::string &why) {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaErrorInsufficientDriver || status == cudaErrorNoDevice) {
+    // What CUDA says on a machine without an NVIDIA driver ("CUDA driver
+    // version is insufficient") misleads; say what is missing.
+    int runtime = 0;
+    cudaRuntimeGetVersion(&runtime);
+    why = "no NVIDIA driver for CUDA " + std::to_string(runtime / 1000) + "." +
+          std::to_string(runtime % 1000 / 10) + " (" +
+          cudaGetErrorString(status) + ")";
+    return false;
+  }
   if (status != cudaSuccess) {
     why = cudaGetErrorString(status);
     return false;

@@ -17,6 +17,13 @@ namespace io = densenet::io;
 
 namespace {
 
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
 bool endsWith(const std::string &text, const std::string &suffix) {
   return text.size() >= suffix.size() &&
          text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -95,8 +102,11 @@ void restore(const Plan &plan, Backend &backend, const io::SafetensorsFile &file
       throw PlanError(source + " has no tensor '" + buffer.name +
                       "': it holds the state of a different model");
     if (entry->dtype != io::TensorDtype::F32 || entry->shape != buffer.shape)
-      throw PlanError(source + ": tensor '" + buffer.name +
-                      "' has another dtype or shape than the plan's");
+      throw PlanError(source + ": tensor '" + buffer.name + "' is " +
+                      io::dtypeName(entry->dtype) + " " +
+                      shapeText(entry->shape) + ", the plan's is F32 " +
+                      shapeText(buffer.shape) +
+                      ": it holds the state of a different model");
     backend.write(buffer.id, file.dataOf(*entry), entry->bytes);
   }
 }
@@ -187,6 +197,11 @@ Progress densenet::runtime::loadCheckpoint(
     const Plan &plan, Backend &backend, const std::string &directory,
     const std::map<std::string, std::string> &settings) {
   std::string path = checkpointPath(directory);
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0 && errno == ENOENT)
+    throw PlanError("no checkpoint to resume from: '" + path +
+                    "' does not exist; start without --resume, or give the "
+                    "--checkpoint-dir of the run to continue");
   io::SafetensorsFile file = io::readSafetensors(path);
   for (const auto &[key, value] : settings) {
     auto found = file.metadata.find(key);

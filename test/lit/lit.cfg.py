@@ -22,3 +22,10 @@ llvm_config.with_environment("PATH", config.densenet_tools_dir, append_path=True
 # python3 earlier on PATH (pyenv) would not see it.
 config.substitutions.append(("%system_python", "/usr/bin/python3"))
 config.substitutions.append(("%scripts", os.path.join(config.densenet_src_root, "scripts")))
+
+# lit runs tests in parallel, one per core; OpenMP threads that spin while
+# they wait would take the cores from the other test, making a small
+# training run 10x slower. Passive waiting changes no result.
+config.environment["OMP_WAIT_POLICY"] = "PASSIVE"
+config.substitutions.append(("%densenet_bin", config.densenet_tools_dir))
+config.substitutions.append(("%docs", os.path.join(config.densenet_src_root, "docs")))

@@ -13,6 +13,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
+#include <csignal>
 #include <cstdio>
 
 using namespace densenet;
@@ -54,7 +56,19 @@ int main(int argc, char **argv) {
   epochsOption->excludes(stepsOption);
   app.add_option("--lr", options.learningRate, "Initial learning rate")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string &text) -> std::string {
+            double value = 0;
+            size_t used = 0;
+            try {
+              value = std::stod(text, &used);
+            } catch (const std::exception &) {
+            }
+            if (used != text.size() || !(value > 0) || !std::isfinite(value))
+              return "must be a positive number, got " + text;
+            return "";
+          },
+          "POSITIVE"));
   app.add_option("--schedule", options.schedule,
                  "Learning-rate schedule: step (x0.1 at 50% and 75% of "
                  "training, as in the DenseNet paper), cosine or constant")
@@ -97,12 +111,21 @@ int main(int argc, char **argv) {
                  "none")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &error) {
+    // CLI11's own codes (105, 108, ...) mean nothing to a shell script:
+    // help is 0, any usage error 2.
+    return app.exit(error) == 0 ? 0 : 2;
+  }
   if (*epochsOption)
     options.epochs = epochs;
   if (*stepsOption)
     options.steps = steps;
 
+  // Past a file-size limit (ulimit -f) a write then fails with EFBIG and is
+  // reported like a full disk, instead of killing the process mid-checkpoint.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return runtime::runTraining(options);
   } catch (const runtime::PlanError &error) {
