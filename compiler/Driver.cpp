@@ -9,9 +9,11 @@
 #include "compiler/plan/PlanWriter.h"
 #include "compiler/plan/Planner.h"
 #include "compiler/plan/Visualize.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -73,8 +75,15 @@ static void listModels(llvm::raw_ostream &os) {
 }
 
 static SgdSettings sgdSettings(const DriverOptions &options) {
-  return {options.momentum, options.weightDecay, options.nesterov,
-          options.decayNormAndBias};
+  SgdSettings settings{options.momentum, options.weightDecay,
+                       options.nesterov, options.decayNormAndBias};
+  settings.worldSize = options.worldSize;
+  if (options.bucketSize)
+    if (llvm::Expected<int64_t> bytes = parseByteSize(*options.bucketSize))
+      settings.bucketBytes = *bytes;
+    else
+      llvm::consumeError(bytes.takeError()); // checkSgdOptions reports it
+  return settings;
 }
 
 static llvm::Error checkSgdOptions(const DriverOptions &options) {
@@ -86,6 +95,16 @@ static llvm::Error checkSgdOptions(const DriverOptions &options) {
                      formatNumber(options.weightDecay));
   if (options.nesterov && options.momentum == 0.0)
     return makeError("--nesterov needs --momentum > 0");
+  if (options.worldSize < 1 || options.worldSize > 65536)
+    return makeError("--world-size must be in [1, 65536], got " +
+                     std::to_string(options.worldSize));
+  if (options.bucketSize) {
+    llvm::Expected<int64_t> bytes = parseByteSize(*options.bucketSize);
+    if (!bytes)
+      return makeError("--bucket-size: " + llvm::toString(bytes.takeError()));
+    if (*bytes < 1)
+      return makeError("--bucket-size must be at least 1 byte");
+  }
   return llvm::Error::success();
 }
 
@@ -123,6 +142,9 @@ resolvePlanOptions(const DriverOptions &options) {
   if (!policy)
     return policy.takeError();
   planOptions.policy = *policy;
+  SgdSettings settings = sgdSettings(options);
+  planOptions.worldSize = settings.worldSize;
+  planOptions.bucketBytes = settings.bucketBytes;
   return planOptions;
 }
 
@@ -305,9 +327,23 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
 
   llvm::raw_string_ostream os(outputText);
   switch (options.emit) {
+  case EmitKind::TrainingMlir:
+    if (options.worldSize > 1) {
+      // The step as a data-parallel plan runs it; the planner applies the
+      // same pass after choosing what to recompute.
+      PassManager pm(&context);
+      TgBucketGradientsOptions buckets;
+      buckets.worldSize = options.worldSize;
+      buckets.bucketBytes = sgdSettings(options).bucketBytes;
+      pm.addPass(createTgBucketGradients(buckets));
+      pm.addPass(createTgVerifyTrainingStep());
+      if (failed(pm.run(**module)))
+        return makeError("internal error: bucketing the gradients failed");
+    }
+    (*module)->print(os);
+    return llvm::Error::success();
   case EmitKind::Mlir:
   case EmitKind::ForwardMlir:
-  case EmitKind::TrainingMlir:
     (*module)->print(os);
     return llvm::Error::success();
   case EmitKind::Stats:

@@ -33,6 +33,9 @@ struct DriverOptions {
   double weightDecay = 1e-4;
   bool nesterov = false;
   bool decayNormAndBias = true;
+  // Data parallelism: ranks and all-reduce bucket size ("25MiB").
+  int64_t worldSize = 1;
+  std::optional<std::string> bucketSize;
   // Memory planning.
   std::optional<std::string> memBudget; // "12GB"; none: unlimited
   std::string target = "cuda";

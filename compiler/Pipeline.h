@@ -17,6 +17,13 @@ struct SgdSettings {
   double weightDecay = 1e-4;
   bool nesterov = false;
   bool decayNormAndBias = true;
+  /// Data parallelism: the update reads gradients averaged over `worldSize`
+  /// ranks, all-reduced in buckets of at least `bucketBytes`. The memory
+  /// planner applies tg-bucket-gradients to every plan it realizes (after
+  /// rematerialization); buildModule does not, since the planner profiles
+  /// the step without buckets. 1 = one process, no communication.
+  int64_t worldSize = 1;
+  int64_t bucketBytes = 25 << 20;
 };
 
 /// How far to take the IR: the dn model, the tg forward graph, or the whole

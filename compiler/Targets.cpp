@@ -12,6 +12,7 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
 
 #include <vector>
 
@@ -45,6 +46,17 @@ static std::vector<Target> buildTargets() {
              0};
   cpu.imageSlots = 2; // this project's machines: 2 cores
   add(cpu);
+  // All-reduce bandwidth per rank (docs/cost-model.md): NVLink 4 / 3 / 2 bus
+  // bandwidth as NCCL's tests reach it, PCIe for the generic GPU and the
+  // Titan X, and Open MPI's shared-memory transport for CPU processes.
+  for (Target &target : targets)
+    target.linkBandwidth = llvm::StringSwitch<double>(target.name)
+                               .Case("h200", 360 * kGiga)
+                               .Case("a100-80gb", 230 * kGiga)
+                               .Case("v100-16gb", 130 * kGiga)
+                               .Case("titan-x-12gb", 10 * kGiga)
+                               .Case("cpu", 5 * kGiga)
+                               .Default(20 * kGiga);
   return targets;
 }
 

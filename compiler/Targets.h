@@ -40,6 +40,9 @@ struct Target {
   /// of the plan so that the summation order, and hence every bit of the
   /// result, does not depend on the machine's thread count.
   int64_t imageSlots = 0;
+  /// Bytes/s one rank sends (and receives) in a data-parallel all-reduce:
+  /// NCCL's bus bandwidth between GPUs, shared memory between CPU processes.
+  double linkBandwidth = 0;
 
   double peakFlops(DType dtype) const {
     return dtype == DType::F32 ? peakFlopsF32 : peakFlopsHalf;

@@ -94,4 +94,33 @@ def TgRematerialize : Pass<"tg-rematerialize", "::mlir::ModuleOp"> {
   }];
 }
 
+def TgBucketGradients : Pass<"tg-bucket-gradients", "::mlir::ModuleOp"> {
+  let summary = "Average weight gradients over data-parallel ranks, in buckets";
+  let description = [{
+    For a job of `world-size` > 1 ranks, groups the parameters of every
+    training step into buckets of at least `bucket-bytes` of gradients each,
+    in the order the backward pass completes their gradients (the order of
+    the `tg.sgd_update`s), and inserts one `tg.all_reduce` per bucket right
+    after the bucket's last gradient is written. The updates read the
+    averaged gradients and move down to just before the next bucket's
+    all-reduce (the last bucket's stay after its own), so each bucket's
+    communication overlaps the backward computation of the next one. The
+    memory planner then places each bucket's gradients back to back in one
+    buffer that lives from its first gradient to its last update: the
+    buckets' cost in memory is part of the plan. With `world-size` 1 the
+    pass changes nothing.
+
+    Example (world-size 2, one bucket): `%w1, %v1 = tg.sgd_update "c.weight"
+    %w, %dw, %v, %lr` becomes `%a = tg.all_reduce "bucket0" %dw {world_size
+    = 2}` followed by `tg.sgd_update "c.weight" %w, %a, %v, %lr`.
+  }];
+  let options = [
+    Option<"worldSize", "world-size", "int64_t", "1",
+           "Data-parallel ranks whose gradients are averaged">,
+    Option<"bucketBytes", "bucket-bytes", "int64_t", "26214400",
+           "Close a bucket once its gradients reach this many bytes "
+           "(PyTorch DDP's default bucket_cap_mb is 25)">,
+  ];
+}
+
 #endif // DENSENET_PASSES

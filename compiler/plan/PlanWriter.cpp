@@ -39,7 +39,10 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
                   {"shape", buffer.shape},
                   {"category", stringifyCategory(buffer.category).str()},
                   {"persistent", buffer.persistent}};
-    if (buffer.isView()) {
+    if (buffer.isContiguousView()) {
+      entry["view_of"] = buffer.viewOf;
+      entry["byte_offset"] = buffer.byteOffset;
+    } else if (buffer.isView()) {
       entry["view_of"] = buffer.viewOf;
       entry["channel_offset"] = buffer.channelOffset;
       entry["channels"] = buffer.channels;
@@ -93,6 +96,9 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
         {"weight_decay", context.optimizer.weightDecay},
         {"nesterov", context.optimizer.nesterov},
         {"decay_norm_and_bias", context.optimizer.decayNormAndBias}}},
+      {"data_parallel",
+       {{"world_size", context.optimizer.worldSize},
+        {"bucket_bytes", context.optimizer.bucketBytes}}},
       {"budget_bytes", bytesOrNull(plan.budgetBytes)},
       {"arena_bytes", plan.arenaBytes},
       {"reserve_bytes", plan.reserveBytes},

@@ -138,7 +138,8 @@ std::vector<SegmentSpec> segmentSpecs(func::FuncOp step) {
 /// trial plans on clones skip it for speed).
 LogicalResult applyChoice(ModuleOp module,
                           const std::vector<SegmentSpec> &specs,
-                          const std::vector<int> &choice, bool verify) {
+                          const std::vector<int> &choice, bool verify,
+                          const PlanOptions *buckets) {
   func::FuncOp step = trainingStep(module);
   llvm::StringMap<int> segmentIndex;
   for (size_t i = 0; i < specs.size(); ++i)
@@ -157,6 +158,12 @@ LogicalResult applyChoice(ModuleOp module,
   }
   PassManager pm(module.getContext());
   pm.addPass(createTgRematerialize());
+  if (buckets && buckets->worldSize > 1) {
+    TgBucketGradientsOptions bucketOptions;
+    bucketOptions.worldSize = buckets->worldSize;
+    bucketOptions.bucketBytes = buckets->bucketBytes;
+    pm.addPass(createTgBucketGradients(bucketOptions));
+  }
   if (verify)
     pm.addPass(createTgVerifyTrainingStep());
   return pm.run(module);
@@ -309,11 +316,15 @@ public:
 private:
   llvm::Error profile();
   std::vector<int> policyChoice(Policy policy) const;
+  /// Realizes a choice as the runtime would run it: with the all-reduce
+  /// buckets of a data-parallel plan, unless `buckets` is false (profiling
+  /// measures segments of the step without them).
   llvm::Expected<Realized> realizeOnClone(const std::vector<int> &choice,
-                                          bool inPlace);
+                                          bool inPlace, bool buckets = true);
   llvm::Expected<Realized> realizeInPlace(ModuleOp target,
                                           const std::vector<int> &choice,
-                                          bool inPlace, bool verify);
+                                          bool inPlace, bool verify,
+                                          bool buckets = true);
 
   ModuleOp module;
   PlanOptions options;
@@ -342,13 +353,21 @@ llvm::Error Planner::profile() {
     for (size_t s = 0; s < specs.size(); ++s)
       choice[s] = static_cast<int>(
           std::min(k, specs[s].optionNames.size() - 1));
-    llvm::Expected<Realized> realized = realizeOnClone(choice, true);
+    llvm::Expected<Realized> realized =
+        realizeOnClone(choice, true, /*buckets=*/false);
     if (!realized)
       return realized.takeError();
     // Option 0 everywhere is the keep-everything plan; the planner needs
-    // its arena again.
-    if (k == 0)
+    // its arena again (with the buckets it will run with).
+    if (k == 0) {
       keepArenaBytes = realized->arenaBytes;
+      if (options.worldSize > 1) {
+        llvm::Expected<Realized> withBuckets = realizeOnClone(choice, true);
+        if (!withBuckets)
+          return withBuckets.takeError();
+        keepArenaBytes = withBuckets->arenaBytes;
+      }
+    }
     llvm::Expected<std::vector<SegmentProfile>> profiles =
         profileSegments(realized->schedule, realized->liveness, specs);
     if (!profiles)
@@ -392,16 +411,18 @@ std::vector<int> Planner::policyChoice(Policy policy) const {
 
 llvm::Expected<Realized>
 Planner::realizeInPlace(ModuleOp target, const std::vector<int> &choice,
-                        bool inPlace, bool verify) {
-  if (failed(applyChoice(target, specs, choice, verify)))
+                        bool inPlace, bool verify, bool buckets) {
+  if (failed(applyChoice(target, specs, choice, verify,
+                         buckets ? &options : nullptr)))
     return makeError("internal error: rematerialization failed");
   return realize(trainingStep(target), options.target, inPlace);
 }
 
 llvm::Expected<Realized>
-Planner::realizeOnClone(const std::vector<int> &choice, bool inPlace) {
+Planner::realizeOnClone(const std::vector<int> &choice, bool inPlace,
+                        bool buckets) {
   OwningOpRef<ModuleOp> clone(module.clone());
-  return realizeInPlace(*clone, choice, inPlace, /*verify=*/false);
+  return realizeInPlace(*clone, choice, inPlace, /*verify=*/false, buckets);
 }
 
 llvm::Expected<int64_t> Planner::minimumBudget() {
@@ -495,6 +516,17 @@ llvm::Expected<MemoryPlan> Planner::plan() {
           solverLimit = limit;
           break;
         }
+        if (options.worldSize > 1) {
+          // The buckets add memory the solver does not model; skip the
+          // limits that cannot absorb this trial's overshoot.
+          int64_t overshoot = trial->arenaBytes + reserve - *budget;
+          int64_t lower = std::max<int64_t>(limit - overshoot, 1);
+          int jump = static_cast<int>(std::floor(
+              std::log(double(lower) /
+                       double(std::max<int64_t>(smallestPeak, 1))) /
+              std::log(kGridStep)));
+          k = std::min(k, jump + 1);
+        }
       }
     }
   }
@@ -528,7 +560,8 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       realizeInPlace(module, choice, inPlace, /*verify=*/true);
   if (!realized)
     return realized.takeError();
-  if (inPlace) {
+  // The solver's model has no buckets; without them it is exact.
+  if (inPlace && options.worldSize == 1) {
     int64_t predicted = predictPeak(segments, choice);
     if (predicted != realized->liveness.peakBytes)
       return makeError("internal error: the solver predicted a peak of " +

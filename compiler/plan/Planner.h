@@ -34,6 +34,11 @@ struct PlanOptions {
   Policy policy = Policy::Optimal;
   std::optional<int64_t> budgetBytes; // none: unlimited
   Target target;
+  /// Data parallelism (tg-bucket-gradients): every realized plan averages
+  /// gradients over `worldSize` ranks in buckets of `bucketBytes`, and the
+  /// buckets' memory counts against the budget.
+  int64_t worldSize = 1;
+  int64_t bucketBytes = 25 << 20;
 };
 
 struct MemoryPlan {

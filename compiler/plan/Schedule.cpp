@@ -112,6 +112,12 @@ struct Placement {
   int64_t channelOffset = 0;
 };
 
+/// A gradient's place in an all-reduce bucket.
+struct BucketSlot {
+  tg::AllReduceOp bucket;
+  int64_t byteOffset = 0;
+};
+
 class ScheduleBuilder {
 public:
   ScheduleBuilder(func::FuncOp function, const Target &target,
@@ -122,6 +128,8 @@ public:
 
 private:
   void placeInPlaceConcats();
+  void placeBuckets();
+  int bucketBuffer(tg::AllReduceOp bucket);
   int bufferFor(Value value);
   int newBuffer(Value value, std::string name, Category category,
                 bool persistent);
@@ -137,7 +145,54 @@ private:
   llvm::DenseMap<Value, Placement> placements;
   llvm::DenseSet<Operation *> inPlaceConcats;
   llvm::DenseMap<Value, int> buffers;
+  llvm::DenseMap<Value, BucketSlot> bucketSlots;
+  llvm::DenseMap<Operation *, int64_t> bucketBytes;
+  llvm::DenseMap<Operation *, int> bucketBuffers;
 };
+
+/// The storage a value is written into first: in-place results are their
+/// tied operand's buffer, back to the op that created it.
+static Value storageOrigin(Value value) {
+  while (auto result = dyn_cast<OpResult>(value)) {
+    auto inPlace = dyn_cast<tg::InPlaceOpInterface>(result.getOwner());
+    if (!inPlace)
+      break;
+    value = result.getOwner()->getOperand(
+        inPlace.getTiedOperandIndex(result.getResultNumber()));
+  }
+  return value;
+}
+
+/// The gradients of each all-reduce, back to back (each aligned) in one
+/// bucket buffer, so a bucket is reduced by one collective. The bucket is
+/// live from its first gradient's write to its last update's read.
+void ScheduleBuilder::placeBuckets() {
+  function.walk([&](tg::AllReduceOp bucket) {
+    int64_t offset = 0;
+    for (Value gradient : bucket.getGradients()) {
+      offset = (offset + target.alignment - 1) / target.alignment *
+               target.alignment;
+      bucketSlots[storageOrigin(gradient)] = {bucket, offset};
+      offset += tg::getStorageBytes(gradient.getType());
+    }
+    bucketBytes[bucket] = offset;
+  });
+}
+
+int ScheduleBuilder::bucketBuffer(tg::AllReduceOp bucket) {
+  if (auto it = bucketBuffers.find(bucket); it != bucketBuffers.end())
+    return it->second;
+  Buffer buffer;
+  buffer.id = static_cast<int>(schedule.buffers.size());
+  buffer.name = bucket.getName().str();
+  buffer.bytes = bucketBytes.lookup(bucket);
+  buffer.shape = {buffer.bytes / 4};
+  buffer.dtype = "f32";
+  buffer.category = Category::WeightGradients;
+  schedule.buffers.push_back(buffer);
+  bucketBuffers[bucket] = buffer.id;
+  return buffer.id;
+}
 
 /// Concatenations whose operands can be written straight into the result.
 /// Walking backwards lets a chain of concats (a dense block) collapse into
@@ -236,6 +291,15 @@ int ScheduleBuilder::bufferFor(Value value) {
     view.viewOf = root;
     view.channelOffset = base + slice.getOffsetAttr().getInt();
     view.channels = view.shape[1];
+  } else if (auto slot = bucketSlots.find(value); slot != bucketSlots.end()) {
+    int root = bucketBuffer(slot->second.bucket);
+    std::string name = producer->getAttrOfType<StringAttr>("name").str();
+    if (producer->getNumResults() > 1)
+      name += "#" + std::to_string(cast<OpResult>(value).getResultNumber());
+    id = newBuffer(value, name, categoryOf(value), false);
+    Buffer &view = schedule.buffers[id];
+    view.viewOf = root;
+    view.byteOffset = slot->second.byteOffset;
   } else if (auto placement = placements.lookup(value);
              placement.root && placement.root != value) {
     int root = bufferFor(placement.root);
@@ -322,6 +386,13 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
                                  target.bandwidth
                            : 0.0;
   step.seconds = std::max(computeSeconds, memorySeconds);
+  if (auto bucket = dyn_cast<tg::AllReduceOp>(op)) {
+    // A ring all-reduce sends and receives 2 (n - 1) / n of the bucket.
+    double ranks = static_cast<double>(bucket.getWorldSize());
+    double wire = 2.0 * (ranks - 1.0) / ranks * bucketBytes.lookup(bucket);
+    if (target.linkBandwidth > 0)
+      step.seconds = std::max(step.seconds, wire / target.linkBandwidth);
+  }
 
   int64_t workspaceBytes = isConvolution(op) ? convolutionWorkspace(op) : 0;
   if (workspaceBytes > 0) {
@@ -366,6 +437,7 @@ int64_t ScheduleBuilder::convolutionWorkspace(Operation *op) const {
 
 Schedule ScheduleBuilder::build() {
   placeInPlaceConcats();
+  placeBuckets();
   Type activation = cast<ShapedType>(function.getArgument(0).getType())
                         .getElementType();
   // Arguments first, in order, so their ids are stable (0 = input batch).

@@ -51,14 +51,18 @@ struct Buffer {
   Category category = Category::Activations;
   bool persistent = false;
   /// A view is channels [channelOffset, channelOffset + channels) of
-  /// `viewOf` (always a root buffer, never another view).
+  /// `viewOf` (always a root buffer, never another view), or, when
+  /// byteOffset >= 0, the contiguous bytes [byteOffset, byteOffset + bytes)
+  /// of it (a gradient inside an all-reduce bucket).
   int viewOf = -1;
   int64_t channelOffset = 0;
   int64_t channels = 0;
+  int64_t byteOffset = -1;
   /// Arena offset of a root buffer, set by the layout.
   int64_t offset = -1;
 
   bool isView() const { return viewOf >= 0; }
+  bool isContiguousView() const { return viewOf >= 0 && byteOffset >= 0; }
 };
 
 struct Step {

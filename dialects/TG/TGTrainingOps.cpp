@@ -355,3 +355,44 @@ unsigned RunningStatsUpdateOp::getTiedOperandIndex(unsigned resultIndex) {
   return resultIndex == 0 ? getRunningMeanMutable().getOperandNumber()
                           : getRunningVarMutable().getOperandNumber();
 }
+
+//===----------------------------------------------------------------------===//
+// AllReduceOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AllReduceOp::verify() {
+  if (failed(verifyCommon(*this, getName())))
+    return failure();
+  if (getGradients().empty())
+    return emitOpError("needs at least one gradient");
+  if (getAveraged().size() != getGradients().size())
+    return emitOpError("needs one result per gradient");
+  for (auto [gradient, result] : llvm::zip(getGradients(), getAveraged()))
+    if (failed(verifySameType(*this, result.getType(), gradient.getType(),
+                              "result i must have gradient i's type")))
+      return failure();
+  if (getWorldSize() < 2)
+    return emitOpError("world_size must be at least 2, got ")
+           << getWorldSize();
+  return success();
+}
+
+int64_t AllReduceOp::getFlops() {
+  int64_t elements = 0;
+  for (Value gradient : getGradients())
+    elements += numElements(gradient);
+  return elements;
+}
+
+int64_t AllReduceOp::getBytesRead() {
+  return sumStorageBytes(getGradients().getTypes());
+}
+
+int64_t AllReduceOp::getBytesWritten() {
+  return sumStorageBytes(getAveraged().getTypes());
+}
+
+unsigned AllReduceOp::getTiedOperandIndex(unsigned resultIndex) {
+  // The gradients are the only operands.
+  return resultIndex;
+}

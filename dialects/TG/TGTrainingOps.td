@@ -377,4 +377,39 @@ def TG_RunningStatsUpdateOp : TG_ComputeOp<"running_stats_update", [
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Data parallelism
+//===----------------------------------------------------------------------===//
+
+def TG_AllReduceOp : TG_ComputeOp<"all_reduce", [
+    TG_BackwardOp, MemoryEffects<[MemWrite]>,
+    DeclareOpInterfaceMethods<TG_InPlaceOpInterface>],
+    ["getBytesRead", "getBytesWritten"]> {
+  let summary = "averages a bucket of weight gradients over data-parallel ranks, in place";
+  let description = [{
+    Every operand becomes its mean over the `world_size` ranks of the job:
+    `g = (g_0 + ... + g_{world_size-1}) / world_size`, as PyTorch's
+    DistributedDataParallel averages gradients. The operands are one bucket:
+    the planner places them back to back in one buffer, so that the runtime
+    reduces the bucket with one collective (MPI_Allreduce on the CPU,
+    ncclAllReduce on the GPU), started as soon as the bucket's last gradient
+    is written and waited for by the first op that reads a result. Result i
+    is tied to operand i. Costs 1 FLOP per element (the sum); on the wire a
+    ring all-reduce moves 2 (world_size - 1) / world_size times the bytes.
+
+    Example:
+
+    ```mlir
+    %a, %b = tg.all_reduce "bucket0" %dw, %db {world_size = 2 : i64}
+        : (tensor<10x342xf32>, tensor<10xf32>) -> (tensor<10x342xf32>, tensor<10xf32>)
+    ```
+  }];
+  let arguments = (ins StrAttr:$name, Variadic<TensorOf<[F32]>>:$gradients,
+                       I64Attr:$world_size);
+  let results = (outs Variadic<TensorOf<[F32]>>:$averaged);
+  let assemblyFormat = [{
+    $name $gradients attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // DENSENET_TG_TRAINING_OPS

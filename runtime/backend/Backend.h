@@ -18,6 +18,10 @@
 #include <memory>
 #include <string>
 
+namespace densenet::dist {
+class Communicator;
+} // namespace densenet::dist
+
 namespace densenet::runtime {
 
 /// What a training step needs besides its buffers: dropout masks are a pure
@@ -57,6 +61,9 @@ public:
 
 struct CpuOptions {
   int threads = 0; // 0: all cores
+  /// The job's ranks, for the all-reduce steps of a data-parallel plan
+  /// (not owned; null for one process).
+  dist::Communicator *communicator = nullptr;
 };
 
 /// The oneDNN CPU backend; throws PlanError when the plan cannot run on it.
@@ -67,7 +74,11 @@ std::unique_ptr<Backend> createCpuBackend(const Plan &plan,
 /// says why (built without CUDA, no driver, no device).
 bool cudaAvailable(std::string &why);
 /// The CUDA backend on GPU 0; throws PlanError when the plan cannot run on it.
-std::unique_ptr<Backend> createCudaBackend(const Plan &plan);
+/// `communicator`: the job's ranks, for a data-parallel plan's NCCL
+/// all-reduces (not owned; null for one process).
+std::unique_ptr<Backend>
+createCudaBackend(const Plan &plan,
+                  dist::Communicator *communicator = nullptr);
 
 } // namespace densenet::runtime
 

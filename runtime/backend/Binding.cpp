@@ -11,6 +11,8 @@ float *PlanBinding::pointer(int id) const {
   if (!buffer.isView())
     return reinterpret_cast<float *>(arena + buffer.offset);
   const Buffer &root = plan.buffers[buffer.viewOf];
+  if (buffer.isContiguousView())
+    return reinterpret_cast<float *>(arena + root.offset + buffer.byteOffset);
   return reinterpret_cast<float *>(arena + root.offset) +
          buffer.channelOffset * root.shape[2] * root.shape[3];
 }
@@ -24,8 +26,10 @@ FeatureMap PlanBinding::map(int id) const {
     result.c = buffer.shape[1];
     result.h = buffer.shape[2];
     result.w = buffer.shape[3];
-    result.imageStride =
-        plan.buffers[rootOf(id)].shape[1] * result.h * result.w;
+    result.imageStride = buffer.isContiguousView()
+                             ? result.c * result.h * result.w
+                             : plan.buffers[rootOf(id)].shape[1] * result.h *
+                                   result.w;
     return result;
   }
   result.n = buffer.shape.empty() ? 1 : buffer.shape[0];

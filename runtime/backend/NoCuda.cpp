@@ -15,7 +15,8 @@ bool densenet::runtime::cudaAvailable(std::string &why) {
   return false;
 }
 
-std::unique_ptr<Backend> densenet::runtime::createCudaBackend(const Plan &) {
+std::unique_ptr<Backend>
+densenet::runtime::createCudaBackend(const Plan &, dist::Communicator *) {
   std::string why;
   cudaAvailable(why);
   throw PlanError(why);

@@ -17,6 +17,7 @@
 #include "runtime/backend/Binding.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/dist/Communicator.h"
 
 #include <dnnl.h>
 #include <omp.h>
@@ -145,8 +146,12 @@ public:
     profile = std::getenv("DENSENET_PROFILE") != nullptr;
     threads = options.threads > 0 ? options.threads : omp_get_max_threads();
     omp_set_num_threads(threads);
+    communicator = options.communicator;
+    tickets.assign(plan.steps.size(), 0);
+    waitsBefore.assign(plan.steps.size() + 1, {});
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
+    scheduleWaits();
   }
 
   std::string describe() const override {
@@ -161,6 +166,8 @@ public:
     current = context;
     tracker.begin();
     for (size_t index = 0; index < kernels.size(); ++index) {
+      for (int reduction : waitsBefore[index])
+        communicator->wait(tickets[reduction]);
       tracker.touch(static_cast<int>(index), touched[index]);
       if (profile) {
         auto start = std::chrono::steady_clock::now();
@@ -173,6 +180,8 @@ public:
         kernels[index]();
       }
     }
+    for (int reduction : waitsBefore.back())
+      communicator->wait(tickets[reduction]);
     tracker.finish();
   }
 
@@ -427,12 +436,45 @@ private:
       };
       break;
     }
+    case OpKind::AllReduce: {
+      if (!communicator)
+        throw PlanError(plan.source + " averages gradients over " +
+                        std::to_string(plan.worldSize) +
+                        " ranks; run it with mpirun -np " +
+                        std::to_string(plan.worldSize));
+      // One collective over the whole bucket, alignment gaps included.
+      int bucket = binding.rootOf(u[0]);
+      float *data = pointer(bucket);
+      int64_t count = plan.buffers[bucket].bytes / int64_t(sizeof(float));
+      std::string what = "the all-reduce of " + plan.buffers[bucket].name;
+      kernel = [=] {
+        tickets[index] = communicator->startAverage(data, count, what);
+      };
+      break;
+    }
     }
     kernels.push_back(std::move(kernel));
     if (step.phase == Phase::Forward && inferenceKernel)
       inference.push_back(std::move(inferenceKernel));
 
     touched.push_back(binding.rootsOf(step));
+  }
+
+  /// Each bucket's all-reduce runs while later steps compute; the first
+  /// step that touches the bucket again (an update reading an averaged
+  /// gradient) waits for it, and the step's end waits for any left.
+  void scheduleWaits() {
+    for (size_t index = 0; index < plan.steps.size(); ++index) {
+      if (plan.steps[index].op != OpKind::AllReduce)
+        continue;
+      int bucket = binding.rootOf(plan.steps[index].updates[0]);
+      size_t next = index + 1;
+      while (next < plan.steps.size() &&
+             std::find(touched[next].begin(), touched[next].end(), bucket) ==
+                 touched[next].end())
+        ++next;
+      waitsBefore[next].push_back(static_cast<int>(index));
+    }
   }
 
   /// The number of image slots the plan's workspace provides for a
@@ -472,6 +514,11 @@ private:
   StepContext current;
   std::vector<std::function<void()>> kernels, inference;
   std::vector<std::vector<int>> touched; // root buffers of each step
+  densenet::dist::Communicator *communicator = nullptr;
+  // The ticket of each all-reduce step's collective in the current step,
+  // and the all-reduce steps to wait for before each step (last: the end).
+  std::vector<int64_t> tickets;
+  std::vector<std::vector<int>> waitsBefore;
   bool profile = false;
   std::map<std::string, double> opSeconds;
 

@@ -22,6 +22,7 @@
 #include "runtime/backend/Philox.h"
 #include "runtime/cuda/CudaCheck.h"
 #include "runtime/cuda/Kernels.h"
+#include "runtime/dist/Communicator.h"
 
 #include <algorithm>
 #include <cstring>
@@ -61,7 +62,8 @@ struct Convolution {
 
 class CudaBackend final : public Backend {
 public:
-  CudaBackend(const Plan &plan, int device)
+  CudaBackend(const Plan &plan, int device,
+              densenet::dist::Communicator *communicator)
       : plan(plan), device(device), tracker(plan) {
     if (plan.dtype != DType::F32)
       throw PlanError(plan.source + ": the plan's dtype is " +
@@ -94,6 +96,9 @@ public:
     invalidLabel = reinterpret_cast<int32_t *>(
         reinterpret_cast<uint8_t *>(counters) + sizeof(StepCounters));
     DENSENET_CHECK(cudaMemset(counters, 0, 64));
+    if (plan.worldSize > 1)
+      joinNccl(communicator);
+    scheduleWaits();
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
   }
@@ -101,6 +106,12 @@ public:
   ~CudaBackend() override {
     if (graph)
       cudaGraphExecDestroy(graph);
+    if (nccl)
+      ncclCommDestroy(nccl);
+    for (cudaEvent_t event : events)
+      cudaEventDestroy(event);
+    if (commStream)
+      cudaStreamDestroy(commStream);
     for (Convolution &c : convolutions) {
       cudnnDestroyTensorDescriptor(c.input);
       cudnnDestroyTensorDescriptor(c.output);
@@ -489,6 +500,27 @@ private:
       kernel = [=] { accumulate(value, target, offset, s); };
       break;
     }
+    case OpKind::AllReduce: {
+      // The bucket is averaged on the communication stream once the
+      // compute stream has written it; the first step that reads it again
+      // waits for `done` (scheduleWaits). Both are stream-ordered, so the
+      // step is captured into the CUDA graph with the NCCL call inside.
+      int bucket = binding->rootOf(u[0]);
+      float *data = pointer(bucket);
+      size_t count = size_t(plan.buffers[bucket].bytes) / sizeof(float);
+      cudaEvent_t ready = events[2 * reductionIndex[index]];
+      cudaEvent_t done = events[2 * reductionIndex[index] + 1];
+      cudaStream_t communication = commStream;
+      ncclComm_t comm = nccl;
+      kernel = [=] {
+        DENSENET_CHECK(cudaEventRecord(ready, s));
+        DENSENET_CHECK(cudaStreamWaitEvent(communication, ready, 0));
+        DENSENET_CHECK(ncclAllReduce(data, data, count, ncclFloat, ncclAvg,
+                                     comm, communication));
+        DENSENET_CHECK(cudaEventRecord(done, communication));
+      };
+      break;
+    }
     case OpKind::SgdUpdate: {
       float *gradient = pointer(r[0]), *learningRate = pointer(r[1]);
       float *parameter = pointer(u[0]), *momentumBuffer = pointer(u[1]);
@@ -502,10 +534,78 @@ private:
       break;
     }
     }
+    if (!waitsBefore[index].empty()) {
+      std::vector<cudaEvent_t> waits;
+      for (int reduction : waitsBefore[index])
+        waits.push_back(events[2 * reductionIndex[reduction] + 1]);
+      kernel = [waits, s, inner = std::move(kernel)] {
+        for (cudaEvent_t done : waits)
+          DENSENET_CHECK(cudaStreamWaitEvent(s, done, 0));
+        inner();
+      };
+    }
+    if (index + 1 == static_cast<int>(plan.steps.size()) &&
+        !waitsBefore.back().empty()) {
+      // The step ends when every bucket is averaged (the compute stream
+      // joins the communication stream, as graph capture requires).
+      std::vector<cudaEvent_t> waits;
+      for (int reduction : waitsBefore.back())
+        waits.push_back(events[2 * reductionIndex[reduction] + 1]);
+      kernel = [waits, s, inner = std::move(kernel)] {
+        inner();
+        for (cudaEvent_t done : waits)
+          DENSENET_CHECK(cudaStreamWaitEvent(s, done, 0));
+      };
+    }
     kernels.push_back(std::move(kernel));
     if (step.phase == Phase::Forward && inferenceKernel)
       inference.push_back(std::move(inferenceKernel));
     touched.push_back(binding->rootsOf(step));
+  }
+
+  /// One GPU per local rank, and an NCCL communicator over the job's ranks
+  /// (its unique id travels from rank 0 over MPI).
+  void joinNccl(densenet::dist::Communicator *communicator) {
+    if (!communicator || communicator->size() != plan.worldSize)
+      throw PlanError(plan.source + " averages gradients over " +
+                      std::to_string(plan.worldSize) +
+                      " ranks; run it with mpirun -np " +
+                      std::to_string(plan.worldSize));
+    ncclUniqueId id{};
+    if (communicator->rank() == 0)
+      DENSENET_CHECK(ncclGetUniqueId(&id));
+    communicator->broadcast(&id, sizeof id, 0, "the NCCL unique id");
+    DENSENET_CHECK(ncclCommInitRank(&nccl, communicator->size(), id,
+                                    communicator->rank()));
+    DENSENET_CHECK(
+        cudaStreamCreateWithFlags(&commStream, cudaStreamNonBlocking));
+  }
+
+  /// Where each all-reduce is waited for: before the first later step that
+  /// touches its bucket, or at the end of the step (waitsBefore.back()).
+  void scheduleWaits() {
+    size_t count = plan.steps.size();
+    waitsBefore.assign(count + 1, {});
+    reductionIndex.assign(count, -1);
+    std::vector<std::vector<int>> roots(count);
+    for (size_t index = 0; index < count; ++index)
+      roots[index] = binding->rootsOf(plan.steps[index]);
+    int reductions = 0;
+    for (size_t index = 0; index < count; ++index) {
+      if (plan.steps[index].op != OpKind::AllReduce)
+        continue;
+      reductionIndex[index] = reductions++;
+      int bucket = binding->rootOf(plan.steps[index].updates[0]);
+      size_t next = index + 1;
+      while (next < count && std::find(roots[next].begin(), roots[next].end(),
+                                       bucket) == roots[next].end())
+        ++next;
+      waitsBefore[next].push_back(static_cast<int>(index));
+    }
+    events.resize(2 * reductions);
+    for (cudaEvent_t &event : events)
+      DENSENET_CHECK(
+          cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   }
 
   /// Captures the step's kernels as one CUDA graph. Host-side values that
@@ -534,6 +634,13 @@ private:
   std::vector<Convolution> convolutions;
   std::vector<std::function<void()>> kernels, inference;
   std::vector<std::vector<int>> touched; // root buffers of each step
+  // Data parallelism: the communicator, the stream its all-reduces run on,
+  // a ready/done event pair per all-reduce step, and where each is awaited.
+  ncclComm_t nccl = nullptr;
+  cudaStream_t commStream = nullptr;
+  std::vector<cudaEvent_t> events;
+  std::vector<int> reductionIndex;
+  std::vector<std::vector<int>> waitsBefore;
   std::unique_ptr<PlanBinding> binding;
   PeakTracker tracker;
 };
@@ -565,11 +672,17 @@ bool densenet::runtime::cudaAvailable(std::string &why) {
 }
 
 std::unique_ptr<Backend>
-densenet::runtime::createCudaBackend(const Plan &plan) {
+densenet::runtime::createCudaBackend(const Plan &plan,
+                                     densenet::dist::Communicator *communicator) {
   if (plan.targetKind != "cuda")
     throw PlanError(plan.source + ": the plan was made for target '" +
                     plan.targetName + "' (" + plan.targetKind +
                     "); compile one for the GPU with densenetc --target cuda "
                     "(or h200, a100-80gb, ...)");
-  return std::make_unique<CudaBackend>(plan, 0);
+  // One GPU per rank on this machine.
+  int devices = 1;
+  DENSENET_CHECK(cudaGetDeviceCount(&devices));
+  int device = communicator ? communicator->localRank() % std::max(devices, 1)
+                            : 0;
+  return std::make_unique<CudaBackend>(plan, device, communicator);
 }

@@ -1,6 +1,6 @@
 //===- CudaCheck.h - One checking macro for CUDA library calls --*- C++ -*-===//
 //
-// Every CUDA runtime, cuDNN and cuBLAS call goes through DENSENET_CHECK, which
+// Every CUDA runtime, cuDNN, cuBLAS and NCCL call goes through DENSENET_CHECK, which
 // turns a failure into a PlanError naming the file, the line and the call
 // (DESIGN.md: one checking macro).
 //
@@ -14,6 +14,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <nccl.h>
 
 #include <string>
 
@@ -28,7 +29,11 @@ inline const char *errorText(cudnnStatus_t status) {
 inline const char *errorText(cublasStatus_t status) {
   return cublasGetStatusString(status);
 }
+inline const char *errorText(ncclResult_t status) {
+  return ncclGetErrorString(status);
+}
 inline bool succeeded(cudaError_t status) { return status == cudaSuccess; }
+inline bool succeeded(ncclResult_t status) { return status == ncclSuccess; }
 inline bool succeeded(cudnnStatus_t status) {
   return status == CUDNN_STATUS_SUCCESS;
 }

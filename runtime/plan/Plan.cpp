@@ -178,6 +178,7 @@ OpKind parseOp(const Reader &reader, const std::string &path,
       {"tg.softmax_cross_entropy_grad", OpKind::SoftmaxCrossEntropyGrad},
       {"tg.accumulate", OpKind::Accumulate},
       {"tg.sgd_update", OpKind::SgdUpdate},
+      {"tg.all_reduce", OpKind::AllReduce},
   };
   for (auto [text, op] : names)
     if (name == text)
@@ -230,6 +231,7 @@ Attributes parseAttributes(const Reader &reader, const Json &object,
     else if (key == "weight_decay") attributes.weightDecay = real();
     else if (key == "offset") attributes.offset = whole();
     else if (key == "samples") attributes.samples = whole();
+    else if (key == "world_size") attributes.worldSize = whole();
     else if (key == "nesterov") {
       if (!value.is_boolean())
         reader.fail(where, "expected true or false");
@@ -317,6 +319,17 @@ Plan densenet::runtime::parsePlan(const std::string &text,
   plan.optimizer.nesterov = reader.boolean(optimizer, "optimizer", "nesterov");
   plan.optimizer.decayNormAndBias =
       reader.boolean(optimizer, "optimizer", "decay_norm_and_bias");
+  // Absent in plans of one process written before data parallelism.
+  if (json.contains("data_parallel")) {
+    const Json &parallel = reader.field(json, "", "data_parallel");
+    plan.worldSize = reader.integer(parallel, "data_parallel", "world_size");
+    plan.bucketBytes =
+        reader.integer(parallel, "data_parallel", "bucket_bytes");
+    if (plan.worldSize < 1 || plan.worldSize > 65536)
+      reader.fail("data_parallel.world_size",
+                  "is " + std::to_string(plan.worldSize) +
+                      ", expected 1 to 65536");
+  }
   const Json &budget = reader.field(json, "", "budget_bytes");
   if (!budget.is_null())
     plan.budgetBytes = reader.integer(json, "", "budget_bytes");
@@ -374,8 +387,14 @@ Plan densenet::runtime::parsePlan(const std::string &text,
         reader.fail(path + ".view_of", "buffer id " + std::to_string(of) +
                                            " does not exist");
       buffer.viewOf = static_cast<int>(of);
-      buffer.channelOffset = reader.integer(entry, path, "channel_offset");
-      buffer.channels = reader.integer(entry, path, "channels");
+      if (entry.contains("byte_offset")) {
+        buffer.byteOffset = reader.integer(entry, path, "byte_offset");
+        if (buffer.byteOffset < 0)
+          reader.fail(path + ".byte_offset", "must be >= 0");
+      } else {
+        buffer.channelOffset = reader.integer(entry, path, "channel_offset");
+        buffer.channels = reader.integer(entry, path, "channels");
+      }
     }
     plan.buffers.push_back(std::move(buffer));
   }

@@ -58,6 +58,7 @@ enum class OpKind {
   SoftmaxCrossEntropyGrad,
   Accumulate,
   SgdUpdate,
+  AllReduce,
 };
 
 struct Buffer {
@@ -69,13 +70,17 @@ struct Buffer {
   std::string category;
   bool persistent = false;
   /// A root has an arena offset; a view is channels
-  /// [channelOffset, channelOffset + channels) of root `viewOf`.
+  /// [channelOffset, channelOffset + channels) of root `viewOf`, or, when
+  /// byteOffset >= 0, its bytes [byteOffset, byteOffset + bytes) (a gradient
+  /// in an all-reduce bucket).
   int64_t offset = -1;
   int viewOf = -1;
   int64_t channelOffset = 0;
   int64_t channels = 0;
+  int64_t byteOffset = -1;
 
   bool isView() const { return viewOf >= 0; }
+  bool isContiguousView() const { return viewOf >= 0 && byteOffset >= 0; }
   int64_t elements() const;
 };
 
@@ -84,7 +89,7 @@ struct Buffer {
 struct Attributes {
   std::vector<int64_t> stride{1, 1}, padding{0, 0}, kernel{1, 1};
   double epsilon = 1e-5, momentum = 0, rate = 0, weightDecay = 0;
-  int64_t offset = 0, samples = 0;
+  int64_t offset = 0, samples = 0, worldSize = 1;
   bool nesterov = false;
 };
 
@@ -113,6 +118,9 @@ struct Plan {
     double momentum = 0, weightDecay = 0;
     bool nesterov = false, decayNormAndBias = true;
   } optimizer;
+  /// Ranks the plan averages gradients over (mpirun -np worldSize), and the
+  /// bucket size it was planned with.
+  int64_t worldSize = 1, bucketBytes = 0;
   std::optional<int64_t> budgetBytes;
   int64_t arenaBytes = 0, reserveBytes = 0, predictedPeakBytes = 0;
   int64_t minBudgetBytes = 0;

@@ -123,6 +123,17 @@ private:
       if (root.isView())
         fail(describe(buffer.id) + ": view_of names " + describe(root.id) +
              ", which is itself a view");
+      if (buffer.isContiguousView()) {
+        if (buffer.dtype != root.dtype || buffer.byteOffset % 4 ||
+            buffer.byteOffset > root.bytes - buffer.bytes)
+          fail(describe(buffer.id) + ": bytes [" +
+               std::to_string(buffer.byteOffset) + ", " +
+               sumText(buffer.byteOffset, buffer.bytes) + ") are not an "
+               "aligned range of " + describe(root.id) + " (" +
+               std::to_string(root.bytes) + " bytes of " +
+               stringify(root.dtype) + ")");
+        continue;
+      }
       if (root.shape.size() != 4 || buffer.shape.size() != 4 ||
           buffer.dtype != root.dtype || buffer.shape[0] != root.shape[0] ||
           buffer.shape[2] != root.shape[2] || buffer.shape[3] != root.shape[3] ||
@@ -446,6 +457,25 @@ private:
              shapeText(value));
       break;
     }
+    case OpKind::AllReduce: {
+      arity(index, 0, 0, u.size());
+      if (u.empty())
+        fail(describeStep(index) + ": an all-reduce updates its bucket's "
+             "gradients and reads and writes nothing else");
+      if (plan.worldSize < 2 || step.attributes.worldSize != plan.worldSize)
+        fail(describeStep(index) + ": averages over " +
+             std::to_string(step.attributes.worldSize) +
+             " ranks, but data_parallel.world_size is " +
+             std::to_string(plan.worldSize));
+      int bucket = plan.buffers[u[0]].viewOf;
+      for (int id : u)
+        if (!plan.buffers[id].isContiguousView() ||
+            plan.buffers[id].viewOf != bucket ||
+            plan.buffers[id].dtype != DType::F32)
+          fail(describeStep(index) + ": " + describe(id) +
+               " is not an f32 gradient in the bucket of " + describe(u[0]));
+      break;
+    }
     case OpKind::SgdUpdate:
       arity(index, 2, 0, 2);
       for (int id : {r[0], u[0], u[1]})
@@ -475,11 +505,14 @@ private:
     using Range = std::pair<int64_t, int64_t>;
     std::vector<std::vector<Range>> written(count);
     std::vector<char> everWritten(count, 0);
+    // Feature maps are tracked by channel, other roots (buckets) by byte.
     auto channelsOf = [&](int root) {
       const Buffer &buffer = plan.buffers[root];
-      return buffer.shape.size() == 4 ? buffer.shape[1] : int64_t(1);
+      return buffer.shape.size() == 4 ? buffer.shape[1] : buffer.bytes;
     };
     auto rangeOf = [&](const Buffer &buffer, int root) {
+      if (buffer.isContiguousView())
+        return Range(buffer.byteOffset, buffer.byteOffset + buffer.bytes);
       return buffer.isView() ? Range(buffer.channelOffset,
                                      buffer.channelOffset + buffer.channels)
                              : Range(0, channelsOf(root));

@@ -17,6 +17,7 @@
 #include "runtime/data/Loader.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/plan/Plan.h"
+#include "runtime/train/DataParallel.h"
 #include "runtime/train/State.h"
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,7 @@
 
 using namespace densenet::runtime;
 namespace data = densenet::data;
+namespace dist = densenet::dist;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -187,12 +189,19 @@ struct Evaluation {
   int64_t samples = 0;
 };
 
+/// The test accuracy: each rank of a data-parallel job evaluates its shard
+/// of the test set, and the sums are added up.
 Evaluation evaluate(const Plan &plan, Backend &backend,
-                    const data::Dataset &dataset, const TrainOptions &options) {
+                    const data::Dataset &dataset, const TrainOptions &options,
+                    dist::Communicator *communicator) {
   data::LoaderOptions loaderOptions;
   loaderOptions.batchSize = plan.batchSize;
   loaderOptions.training = false;
   loaderOptions.limit = options.limitTest;
+  if (communicator) {
+    loaderOptions.shard = communicator->rank();
+    loaderOptions.shards = communicator->size();
+  }
   data::BatchLoader loader(dataset, dataset.test, loaderOptions);
   int64_t classes = plan.classes();
   std::vector<float> logits(plan.batchSize * classes);
@@ -216,6 +225,13 @@ Evaluation evaluate(const Plan &plan, Backend &backend,
     correct += batchCorrect;
     samples += batch.count;
   }
+  if (communicator) {
+    double sums[3] = {lossSum, double(correct), double(samples)};
+    communicator->sum(sums, 3, "the sum of the test results");
+    lossSum = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
+    samples = static_cast<int64_t>(sums[2]);
+  }
   Evaluation result;
   result.samples = samples;
   if (samples) {
@@ -227,8 +243,12 @@ Evaluation evaluate(const Plan &plan, Backend &backend,
 
 } // namespace
 
-int densenet::runtime::runTraining(const TrainOptions &options) {
-  Plan plan = loadPlan(options.planPath);
+/// The training run of this process; `communicator` is the job's when
+/// mpirun started it.
+static int train(const TrainOptions &options, const Plan &plan,
+                 dist::Communicator *communicator) {
+  // Rank 0 alone prints progress and writes metrics, checkpoints and weights.
+  bool lead = !communicator || communicator->rank() == 0;
 
   if (options.device != "auto" && options.device != "cpu" &&
       options.device != "cuda")
@@ -260,11 +280,29 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
 
   data::Dataset dataset = loadDataset(options, plan);
   checkDatasetFitsPlan(dataset, plan);
+  if (communicator) {
+    std::ostringstream fingerprint;
+    fingerprint << "plan checksum=" << plan.checksum << "\n"
+                << "--data=" << options.data << "\n"
+                << "dataset size=" << dataset.train.count << " training, "
+                << dataset.test.count << " test images\n"
+                << "--epochs=" << options.epochs.value_or(0) << "\n"
+                << "--steps=" << options.steps.value_or(0) << "\n"
+                << "--seed=" << options.seed << "\n"
+                << "--lr=" << options.learningRate << "\n"
+                << "--schedule=" << options.schedule << "\n"
+                << "--limit-train=" << options.limitTrain << "\n"
+                << "--limit-test=" << options.limitTest << "\n"
+                << "--resume=" << options.resume << "\n";
+    checkRanksAgree(*communicator, fingerprint.str());
+  }
 
   CpuOptions cpuOptions;
   cpuOptions.threads = options.threads;
+  cpuOptions.communicator = communicator;
   std::unique_ptr<Backend> backend =
-      gpu ? createCudaBackend(plan) : createCpuBackend(plan, cpuOptions);
+      gpu ? createCudaBackend(plan, communicator)
+          : createCpuBackend(plan, cpuOptions);
 
   // The settings a checkpoint must agree with to be resumed.
   std::map<std::string, std::string> settings{
@@ -275,18 +313,24 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
   };
   Progress progress;
   progress.seed = options.seed;
-  if (options.resume) {
+  if (options.resume && lead) {
     progress = loadCheckpoint(plan, *backend, options.checkpointDirectory,
                               settings);
   } else {
     initializeState(plan, *backend, options.seed);
-    if (!options.loadWeightsPath.empty())
+    if (!options.loadWeightsPath.empty() && lead)
       loadWeights(plan, *backend, options.loadWeightsPath);
   }
+  if (communicator)
+    broadcastState(*communicator, plan, *backend, progress);
+  int shard = communicator ? communicator->rank() : 0;
+  int shards = communicator ? communicator->size() : 1;
 
   data::LoaderOptions probe;
   probe.batchSize = plan.batchSize;
   probe.limit = options.limitTrain;
+  probe.shard = shard;
+  probe.shards = shards;
   int64_t batchesPerEpoch =
       data::BatchLoader(dataset, dataset.train, probe).batchesPerEpoch();
   int64_t totalEpochs = 0, totalSteps = 0;
@@ -302,6 +346,14 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
                        ? totalEpochs
                        : (totalSteps + batchesPerEpoch - 1) / batchesPerEpoch;
 
+  if (lead && communicator)
+    std::fprintf(stderr,
+                 "densenet-run: %d ranks, global batch %lld (%lld per rank); "
+                 "each rank's shard of an epoch is %lld batches\n",
+                 communicator->size(),
+                 (long long)plan.batchSize * communicator->size(),
+                 (long long)plan.batchSize, (long long)batchesPerEpoch);
+  if (lead)
   std::fprintf(stderr,
                "densenet-run: %s, batch %lld, %s; arena %s, predicted peak %s "
                "(incl. %s reserve); %s\n",
@@ -311,13 +363,13 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
                formatBytes(plan.predictedPeakBytes).c_str(),
                formatBytes(plan.reserveBytes).c_str(),
                backend->describe().c_str());
-  if (options.resume)
+  if (options.resume && lead)
     std::fprintf(stderr, "resuming at epoch %lld, batch %lld (step %lld)\n",
                  (long long)progress.epoch + 1, (long long)progress.batch,
                  (long long)progress.step);
 
   std::ofstream metrics;
-  if (!options.metricsPath.empty()) {
+  if (!options.metricsPath.empty() && lead) {
     metrics.open(options.metricsPath,
                  options.resume ? std::ios::app : std::ios::trunc);
     if (!metrics)
@@ -329,8 +381,14 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
   std::signal(SIGINT, onInterrupt);
   std::signal(SIGTERM, onInterrupt);
 
-  auto checkpoint = [&]() {
-    if (!options.checkpointDirectory.empty())
+  // Every rank takes part (the running statistics are averaged first)
+  // unless `alone`: after Ctrl-C the other ranks may have stopped already.
+  auto checkpoint = [&](bool alone = false) {
+    if (options.checkpointDirectory.empty())
+      return;
+    if (communicator && !alone)
+      averageRunningStatistics(*communicator, plan, *backend);
+    if (lead)
       saveCheckpoint(plan, *backend, options.checkpointDirectory, progress,
                      settings);
   };
@@ -340,7 +398,7 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
   constexpr int64_t kExportedBatches = 16;
   std::vector<data::Batch> exported;
 
-  ProgressPrinter printer(options.progress);
+  ProgressPrinter printer(lead ? options.progress : "none");
   std::vector<float> learningRateValue(1);
   float loss = 0;
   int64_t correct = 0;
@@ -352,6 +410,8 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
     loaderOptions.epoch = progress.epoch;
     loaderOptions.firstBatch = progress.batch;
     loaderOptions.limit = options.limitTrain;
+    loaderOptions.shard = shard;
+    loaderOptions.shards = shards;
     data::BatchLoader loader(dataset, dataset.train, loaderOptions);
 
     double lossSum = 0;
@@ -421,7 +481,7 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
         checkpoint();
       if (interruptSignal) {
         printer.finishLine();
-        checkpoint();
+        checkpoint(/*alone=*/true);
         std::fprintf(stderr,
                      "interrupted at step %lld%s\n", (long long)progress.step,
                      options.checkpointDirectory.empty()
@@ -440,12 +500,23 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
       progress.batch = 0;
     }
 
+    if (communicator) {
+      // The epoch's figures over all ranks; evaluation uses the average of
+      // the ranks' running statistics.
+      double sums[3] = {lossSum, double(correctSum), double(seen)};
+      communicator->sum(sums, 3, "the sum of the epoch's training results");
+      lossSum = sums[0];
+      correctSum = static_cast<int64_t>(sums[1]);
+      seen = static_cast<int64_t>(sums[2]);
+      averageRunningStatistics(*communicator, plan, *backend);
+    }
     Evaluation test;
     if (options.evaluate)
-      test = evaluate(plan, *backend, dataset, options);
+      test = evaluate(plan, *backend, dataset, options, communicator);
     int64_t measured = backend->measuredPeakBytes() +
                        backend->bytesOutsideArena() + plan.reserveBytes;
     double imagesPerSecond = seconds > 0 ? seen / seconds : 0;
+    if (lead)
     std::fprintf(stderr,
                  "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc "
                  "%.2f%% (%lld images) | %.1f img/s | peak %s measured, %s "
@@ -477,7 +548,16 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
     checkpoint();
   }
 
-  if (!options.exportBatchesPath.empty()) {
+  std::string exportPath = options.exportBatchesPath;
+  if (communicator && !exportPath.empty()) {
+    // Each rank's own batches: batches.safetensors -> batches.rank1.safetensors
+    size_t dot = exportPath.rfind('.');
+    std::string suffix = ".rank" + std::to_string(communicator->rank());
+    exportPath = dot == std::string::npos || exportPath.find('/', dot) != std::string::npos
+                     ? exportPath + suffix
+                     : exportPath.substr(0, dot) + suffix + exportPath.substr(dot);
+  }
+  if (!exportPath.empty()) {
     std::vector<densenet::io::TensorView> tensors;
     std::vector<std::string> names;
     std::vector<int64_t> imageShape{plan.batchSize, plan.inputChannels(),
@@ -492,13 +572,29 @@ int densenet::runtime::runTraining(const TrainOptions &options) {
                          exported[i].labels.data(),
                          exported[i].labels.size() * sizeof(int32_t)});
     }
-    densenet::io::writeSafetensors(options.exportBatchesPath, tensors, {},
-                                   "batches");
+    densenet::io::writeSafetensors(exportPath, tensors, {}, "batches");
   }
-  if (!options.saveWeightsPath.empty()) {
+  if (!options.saveWeightsPath.empty() && lead) {
     saveWeights(plan, *backend, options.saveWeightsPath, progress.step);
     std::fprintf(stderr, "weights written to %s\n",
                  options.saveWeightsPath.c_str());
   }
   return 0;
+}
+
+int densenet::runtime::runTraining(const TrainOptions &options) {
+  Plan plan = loadPlan(options.planPath);
+  std::unique_ptr<dist::Communicator> communicator =
+      joinJob(plan, options.collectiveTimeout);
+  if (!communicator)
+    return train(options, plan, nullptr);
+  try {
+    return train(options, plan, communicator.get());
+  } catch (const std::exception &error) {
+    // The other ranks wait in a collective this rank will never reach:
+    // end the whole job, with the reason.
+    communicator->abort("rank " + std::to_string(communicator->rank()) +
+                        ": " + error.what());
+  }
+  return 1; // not reached: abort ends the process
 }

@@ -29,6 +29,8 @@ struct TrainOptions {
   bool resume = false;
   bool evaluate = true;
   std::string progress = "auto"; // auto | bar | lines | none
+  /// Under mpirun: seconds a collective may take before the job is ended.
+  double collectiveTimeout = 300;
 };
 
 /// Runs a whole training job; returns the process exit code (0 success,

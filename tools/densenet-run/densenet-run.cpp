@@ -29,7 +29,9 @@ int main(int argc, char **argv) {
       "  densenet-run plan --data fashion-mnist --epochs 2\n"
       "  densenet-run plan --data synthetic --steps 20 --save-weights "
       "w.safetensors\n"
-      "  densenet-run plan --data cifar10 --checkpoint-dir ck --resume\n",
+      "  densenet-run plan --data cifar10 --checkpoint-dir ck --resume\n"
+      "  mpirun -np 2 densenet-run plan --data fashion-mnist   # plan compiled "
+      "with --world-size 2\n",
       "densenet-run"};
   app.add_option("plan", options.planPath, "Plan file written by densenetc")
       ->required();
@@ -101,6 +103,11 @@ int main(int argc, char **argv) {
                  "Write a checkpoint here after every epoch and on Ctrl-C");
   app.add_option("--checkpoint-every", options.checkpointEvery,
                  "Also checkpoint every N steps")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--collective-timeout", options.collectiveTimeout,
+                 "Under mpirun: seconds a collective may wait for the other "
+                 "ranks before the job is ended")
+      ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_flag("--resume", options.resume,
                "Continue from the checkpoint in --checkpoint-dir");

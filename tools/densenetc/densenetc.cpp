@@ -118,6 +118,17 @@ static cl::opt<bool> decayNormAndBias(
     cl::desc("Apply weight decay to batch-norm parameters and the classifier "
              "bias too (default true; =false exempts them)"),
     cl::init(true), cl::cat(sgdCategory));
+static cl::opt<int64_t> worldSize(
+    "world-size",
+    cl::desc("Data-parallel ranks (mpirun -np N densenet-run): gradients are "
+             "averaged over them in all-reduce buckets the plan lays out; the "
+             "budget is per rank (default 1)"),
+    cl::init(1), cl::cat(sgdCategory));
+static cl::opt<std::string> bucketSize(
+    "bucket-size",
+    cl::desc("Gradients per all-reduce bucket with --world-size > 1 "
+             "(default 25MiB, as PyTorch DDP's bucket_cap_mb)"),
+    cl::value_desc("size"), cl::cat(sgdCategory));
 
 template <typename T, typename Option>
 static std::optional<T> given(const Option &option) {
@@ -143,7 +154,8 @@ int main(int argc, char **argv) {
       "  densenetc --model densenet264 --min-budget\n"
       "  densenetc --model densenet121 --emit stats\n"
       "  densenetc model.json --dataset cifar10 --emit forward-mlir\n"
-      "  densenetc --model densenet-bc-100 --emit training-mlir --nesterov\n\n"
+      "  densenetc --model densenet-bc-100 --emit training-mlir --nesterov\n"
+      "  densenetc --target cpu --model densenet-bc-100 --world-size 2 -o plan\n\n"
       "Flags override the model file or preset: --dataset first, then\n"
       "--input/--classes, then --batch-size/--dtype.\n");
 
@@ -163,6 +175,8 @@ int main(int argc, char **argv) {
   options.weightDecay = weightDecay;
   options.nesterov = nesterov;
   options.decayNormAndBias = decayNormAndBias;
+  options.worldSize = worldSize;
+  options.bucketSize = given<std::string>(bucketSize);
   options.memBudget = given<std::string>(memBudget);
   options.target = target;
   options.reserve = given<std::string>(reserve);
