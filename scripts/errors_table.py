@@ -79,6 +79,8 @@ CASES = [
     ("densenet-run flags", "--resume with no checkpoint", "densenet-run plan.json --data fashion-mnist --checkpoint-dir empty --resume", []),
     ("densenet-run flags", "resume with other settings", "densenet-run plan.json --data fashion-mnist --steps 4 --limit-train 32 --checkpoint-dir ck --resume", []),
     ("densenet-run flags", "weights of another model", "densenet-run plan.json --data fashion-mnist --steps 1 --load-weights other.safetensors", []),
+    ("plan", "plan for 2 ranks run without mpirun", "densenet-run dp.json --data fashion-mnist", []),
+    ("plan", "plan for 2 ranks run with 3", "mpirun --allow-run-as-root --oversubscribe -np 3 densenet-run dp.json --data fashion-mnist --threads 1 2>&1 | grep -m1 error; exit ${PIPESTATUS[0]}", []),
     # The environment.
     ("environment", "arena larger than the memory limit", "ulimit -v 2000000; densenet-run big.json --data fashion-mnist --steps 1", MEMORY),
     ("environment", "checkpoint directory is a file", "densenet-run plan.json --data fashion-mnist --steps 1 --no-eval --checkpoint-dir a-file", []),
@@ -139,6 +141,7 @@ def make_fixtures(directory, binaries):
     make("densenetc --target cpu small.json --dataset fashion-mnist -o plan.json")
     make("densenetc --target h200 small.json --dataset fashion-mnist -o gpu.json")
     make("densenetc --target cpu small.json --dataset cifar10 -o cifar.json")
+    make("densenetc --target cpu small.json --dataset fashion-mnist --world-size 2 -o dp.json")
     make("densenetc --target cpu --model densenet-bc-100 --dataset fashion-mnist --batch-size 1024 -o big.json")
     make("densenet-run cifar.json --data synthetic --steps 1 --no-eval --progress none"
          " --save-weights other.safetensors")

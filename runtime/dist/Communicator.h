@@ -25,8 +25,10 @@ public:
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  /// The rank among the processes on this machine (the GPU it uses).
+  /// The rank among the processes on this machine (the GPU it uses), and
+  /// how many there are.
   virtual int localRank() const = 0;
+  virtual int localSize() const = 0;
 
   /// Starts replacing `count` floats at `data` by their mean over the ranks;
   /// `data` must not be touched until wait() returns. `what` names the

@@ -73,6 +73,7 @@ public:
   int rank() const override { return worldRank; }
   int size() const override { return worldSize; }
   int localRank() const override { return nodeRank; }
+  int localSize() const override { return nodeSize; }
 
   int64_t startAverage(float *data, int64_t count,
                        const std::string &what) override {
@@ -189,6 +190,7 @@ private:
         MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, worldRank,
                             MPI_INFO_NULL, &node);
         MPI_Comm_rank(node, &nodeRank);
+        MPI_Comm_size(node, &nodeSize);
         MPI_Comm_free(&node);
       }
       started = true;
@@ -231,7 +233,7 @@ private:
   };
 
   double timeout;
-  int worldRank = 0, worldSize = 1, nodeRank = 0;
+  int worldRank = 0, worldSize = 1, nodeRank = 0, nodeSize = 1;
 
   std::mutex mutex;
   std::condition_variable changed;

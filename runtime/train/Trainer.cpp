@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 using namespace densenet::runtime;
 namespace data = densenet::data;
@@ -299,6 +300,10 @@ static int train(const TrainOptions &options, const Plan &plan,
 
   CpuOptions cpuOptions;
   cpuOptions.threads = options.threads;
+  if (communicator && options.threads == 0)
+    // The ranks on this machine share its cores.
+    cpuOptions.threads = std::max<int>(
+        1, int(std::thread::hardware_concurrency()) / communicator->localSize());
   cpuOptions.communicator = communicator;
   std::unique_ptr<Backend> backend =
       gpu ? createCudaBackend(plan, communicator)
