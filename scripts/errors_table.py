@@ -80,7 +80,7 @@ CASES = [
     ("densenet-run flags", "resume with other settings", "densenet-run plan.json --data fashion-mnist --steps 4 --limit-train 32 --checkpoint-dir ck --resume", []),
     ("densenet-run flags", "weights of another model", "densenet-run plan.json --data fashion-mnist --steps 1 --load-weights other.safetensors", []),
     ("plan", "plan for 2 ranks run without mpirun", "densenet-run dp.json --data fashion-mnist", []),
-    ("plan", "plan for 2 ranks run with 3", "mpirun --allow-run-as-root --oversubscribe -np 3 densenet-run dp.json --data fashion-mnist --threads 1 2>&1 | grep -m1 error; exit ${PIPESTATUS[0]}", []),
+    ("plan", "plan for 2 ranks run with 3", "mpirun --allow-run-as-root --oversubscribe -np 3 densenet-run dp.json --data fashion-mnist --threads 1", []),
     # The environment.
     ("environment", "arena larger than the memory limit", "ulimit -v 2000000; densenet-run big.json --data fashion-mnist --steps 1", MEMORY),
     ("environment", "checkpoint directory is a file", "densenet-run plan.json --data fashion-mnist --steps 1 --no-eval --checkpoint-dir a-file", []),
