@@ -106,8 +106,10 @@ public:
   ~CudaBackend() override {
     if (graph)
       cudaGraphExecDestroy(graph);
+#if DENSENET_HAVE_NCCL
     if (nccl)
       ncclCommDestroy(nccl);
+#endif
     for (cudaEvent_t event : events)
       cudaEventDestroy(event);
     if (commStream)
@@ -511,6 +513,7 @@ private:
       cudaEvent_t ready = events[2 * reductionIndex[index]];
       cudaEvent_t done = events[2 * reductionIndex[index] + 1];
       cudaStream_t communication = commStream;
+#if DENSENET_HAVE_NCCL
       ncclComm_t comm = nccl;
       kernel = [=] {
         DENSENET_CHECK(cudaEventRecord(ready, s));
@@ -519,6 +522,9 @@ private:
                                      comm, communication));
         DENSENET_CHECK(cudaEventRecord(done, communication));
       };
+#else
+      (void)data, (void)count, (void)ready, (void)done, (void)communication;
+#endif
       break;
     }
     case OpKind::SgdUpdate: {
@@ -571,6 +577,7 @@ private:
                       std::to_string(plan.worldSize) +
                       " ranks; run it with mpirun -np " +
                       std::to_string(plan.worldSize));
+#if DENSENET_HAVE_NCCL
     ncclUniqueId id{};
     if (communicator->rank() == 0)
       DENSENET_CHECK(ncclGetUniqueId(&id));
@@ -579,6 +586,12 @@ private:
                                     communicator->rank()));
     DENSENET_CHECK(
         cudaStreamCreateWithFlags(&commStream, cudaStreamNonBlocking));
+#else
+    throw PlanError(plan.source + " averages gradients over " +
+                    std::to_string(plan.worldSize) +
+                    " ranks, but this densenet-run was built without NCCL; "
+                    "install NCCL and rebuild");
+#endif
   }
 
   /// Where each all-reduce is waited for: before the first later step that
@@ -636,7 +649,9 @@ private:
   std::vector<std::vector<int>> touched; // root buffers of each step
   // Data parallelism: the communicator, the stream its all-reduces run on,
   // a ready/done event pair per all-reduce step, and where each is awaited.
+#if DENSENET_HAVE_NCCL
   ncclComm_t nccl = nullptr;
+#endif
   cudaStream_t commStream = nullptr;
   std::vector<cudaEvent_t> events;
   std::vector<int> reductionIndex;

@@ -14,7 +14,9 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#if DENSENET_HAVE_NCCL
 #include <nccl.h>
+#endif
 
 #include <string>
 
@@ -29,11 +31,13 @@ inline const char *errorText(cudnnStatus_t status) {
 inline const char *errorText(cublasStatus_t status) {
   return cublasGetStatusString(status);
 }
+#if DENSENET_HAVE_NCCL
 inline const char *errorText(ncclResult_t status) {
   return ncclGetErrorString(status);
 }
-inline bool succeeded(cudaError_t status) { return status == cudaSuccess; }
 inline bool succeeded(ncclResult_t status) { return status == ncclSuccess; }
+#endif
+inline bool succeeded(cudaError_t status) { return status == cudaSuccess; }
 inline bool succeeded(cudnnStatus_t status) {
   return status == CUDNN_STATUS_SUCCESS;
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The GPU check, in two halves (issue 6; the device tool's machine has CUDA,
+# CMake, ninja and PyTorch, but none of Debian's packages and no network).
+#
+#   bash scripts/gpu-check.sh --prepare    # here, after scripts/test.sh built build/:
+#                                          # fills .gpu/ (deps + plans) to carry
+#   bash scripts/gpu-check.sh              # there, in the repository root, .gpu carried:
+#                                          # results under $OUT (default ./gpu-results)
+#
+# --prepare copies what the runtime needs and the GPU machine lacks into
+# .gpu/deps (nlohmann/json, CLI11, zlib and oneDNN headers, libdnnl and libz,
+# GoogleTest's sources) and compiles the plans with this build's densenetc
+# into .gpu/plans: DenseNet-121 at batch 64 for the h200 target with nothing
+# recomputed and at its smallest budget, DenseNet-121 for 2 ranks (the
+# NCCL all-reduce path run with 1 rank is not possible: a plan for 1 rank has
+# no all-reduce; see docs/data-parallel.md), and DenseNet-BC-100 for CIFAR.
+#
+# On the GPU machine, in under 8 minutes: builds the runtime alone with CUDA
+# (-DDENSENET_RUNTIME_ONLY=ON), runs the CUDA conformance tests against the
+# CPU kernels, trains a few hundred steps on synthetic data, measures
+# densenet-run's images/s and peak device memory for each plan, and PyTorch's
+# torchvision DenseNet-121 at the same batch (memory_efficient False and
+# True, channels-last, AMP) with bench/gpu/torch_step.py. Every log and
+# figure lands in $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  densenetc=${DENSENETC:-build/bin/densenetc}
+  rm -rf .gpu && mkdir -p .gpu/deps/include .gpu/deps/lib .gpu/plans
+  cp -r /usr/include/nlohmann /usr/include/CLI .gpu/deps/include/
+  cp /usr/include/zlib.h /usr/include/zconf.h .gpu/deps/include/
+  cp /usr/include/dnnl*.h* .gpu/deps/include/ && cp -r /usr/include/oneapi .gpu/deps/include/
+  cp -L /usr/lib/x86_64-linux-gnu/libdnnl.so.2 .gpu/deps/lib/libdnnl.so.2
+  cp -L /lib/x86_64-linux-gnu/libz.so.1 .gpu/deps/lib/libz.so.1
+  cp -r /usr/src/googletest .gpu/deps/googletest
+  "$densenetc" --target h200 --model densenet121 --batch-size 64 -o .gpu/plans/d121-keep.json
+  budget=$("$densenetc" --target h200 --model densenet121 --batch-size 64 --min-budget |
+           sed -n 's/.*(\([0-9]*\) bytes).*/\1/p')
+  "$densenetc" --target h200 --model densenet121 --batch-size 64 --mem-budget "$budget" \
+    -o .gpu/plans/d121-min.json
+  "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 -o .gpu/plans/bc100.json
+  grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+  du -sh .gpu
+  echo "gpu-check.sh: .gpu prepared; carry it: run(command='bash scripts/gpu-check.sh', carry=['.gpu'])"
+  exit 0
+fi
+
+out=${OUT:-gpu-results}
+mkdir -p "$out"
+log() { echo "== $*" | tee -a "$out/summary.txt"; }
+status=0
+export PYTHONUNBUFFERED=1
+
+log "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1)"
+[ -d .gpu/deps ] || { log "no .gpu/deps: run scripts/gpu-check.sh --prepare here first and carry .gpu"; exit 1; }
+export LD_LIBRARY_PATH=$PWD/.gpu/deps/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+
+log "build (runtime only, CUDA)"
+start=$(date +%s)
+if ! { cmake -G Ninja -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DDENSENET_RUNTIME_ONLY=ON \
+         -DDENSENET_DEPS_DIR="$PWD/.gpu/deps" -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc &&
+       cmake --build build-gpu -j 16; } > "$out/build.log" 2>&1; then
+  log "build FAILED (build.log)"; tail -40 "$out/build.log"; exit 1
+fi
+log "built in $(( $(date +%s) - start )) s"
+
+log "CUDA conformance tests (vs the CPU kernels)"
+timeout 120 build-gpu/bin/densenet-cuda-tests > "$out/conformance.log" 2>&1 || status=1
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran" "$out/conformance.log" | tee -a "$out/summary.txt"
+
+run_plan() { # name plan steps
+  local name=$1 plan=$2 steps=$3
+  timeout 240 build-gpu/bin/densenet-run "$plan" --data synthetic --steps "$steps" --device cuda \
+    --no-eval --progress lines --metrics "$out/$name.metrics.jsonl" > "$out/$name.log" 2>&1 || status=1
+  tail -2 "$out/$name.log" | tee -a "$out/summary.txt"
+}
+log "training: DenseNet-BC-100 b64, 300 steps"
+run_plan bc100 .gpu/plans/bc100.json 300
+log "training: DenseNet-121 b64, nothing recomputed, 100 steps"
+run_plan d121-keep .gpu/plans/d121-keep.json 100
+log "training: DenseNet-121 b64 at its smallest budget, 100 steps"
+run_plan d121-min .gpu/plans/d121-min.json 100
+
+log "PyTorch torchvision DenseNet-121 b64 (same GPU)"
+timeout 240 python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --json "$out/torch.json" \
+  > "$out/torch.log" 2>&1 || status=1
+tee -a "$out/summary.txt" < "$out/torch.log"
+
+log "done (status $status)"
+exit $status
