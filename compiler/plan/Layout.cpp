@@ -129,11 +129,16 @@ static int64_t liveBound(const std::vector<LayoutItem> &items,
 
 LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
                                            int64_t alignment) {
+  // No layout is smaller than the most bytes live at one step; a layout
+  // that reaches it ends the search.
+  int64_t bound = liveBound(items, alignment);
   // No single order wins on every schedule: by size is the classic; by size
   // times lifetime places the long-lived block buffers and kept tensors
   // first and usually leaves the fewest holes (densenet264: 2.7% -> 0.1%).
   LayoutResult best = greedy(items, alignment, Order::Size, Fit::Lowest);
   for (Order order : {Order::Area, Order::Length}) {
+    if (best.arenaBytes <= bound)
+      return best;
     LayoutResult other = greedy(items, alignment, order, Fit::Lowest);
     if (other.arenaBytes < best.arenaBytes)
       best = other;
@@ -141,12 +146,14 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // Best fit wins where lowest fit leaves holes (densenet264's least-peak
   // plan: 3.9% -> 0.15%) and loses elsewhere (densenet121's: 0.3% -> 4.5%),
   // so it is tried too, unless the arena is already within 0.1% of the
-  // bound no layout can beat: the most bytes live at one step.
-  if (best.arenaBytes > liveBound(items, alignment) * 1.001)
+  // bound.
+  if (best.arenaBytes > bound * 1.001)
     for (Order order : {Order::Size, Order::Area, Order::Length}) {
       LayoutResult other = greedy(items, alignment, order, Fit::Best);
       if (other.arenaBytes < best.arenaBytes)
         best = other;
+      if (best.arenaBytes <= bound)
+        break;
     }
   return best;
 }
