@@ -292,6 +292,7 @@ static int train(const TrainOptions &options, const Plan &plan,
                 << "--seed=" << options.seed << "\n"
                 << "--lr=" << options.learningRate << "\n"
                 << "--schedule=" << options.schedule << "\n"
+                << "--lr-scaling=" << options.lrScaling << "\n"
                 << "--limit-train=" << options.limitTrain << "\n"
                 << "--limit-test=" << options.limitTest << "\n"
                 << "--resume=" << options.resume << "\n";
@@ -404,6 +405,8 @@ static int train(const TrainOptions &options, const Plan &plan,
   std::vector<data::Batch> exported;
 
   ProgressPrinter printer(lead ? options.progress : "none");
+  double learningRateScale =
+      communicator && options.lrScaling == "linear" ? communicator->size() : 1;
   std::vector<float> learningRateValue(1);
   float loss = 0;
   int64_t correct = 0;
@@ -425,8 +428,10 @@ static int train(const TrainOptions &options, const Plan &plan,
     auto epochStart = Clock::now();
     data::Batch batch;
     while (progress.step < totalSteps && loader.next(batch)) {
-      float rate = static_cast<float>(learningRateAt(
-          options, progress.epoch, totalEpochs, progress.step, totalSteps));
+      float rate = static_cast<float>(
+          learningRateAt(options, progress.epoch, totalEpochs, progress.step,
+                         totalSteps) *
+          learningRateScale);
       backend->write(plan.input, batch.images.data(),
                      batch.images.size() * sizeof(float));
       backend->write(plan.labels, batch.labels.data(),

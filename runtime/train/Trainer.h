@@ -17,6 +17,9 @@ struct TrainOptions {
   std::optional<int64_t> epochs, steps;
   double learningRate = 0.1;
   std::string schedule = "step"; // step (x0.1 at 50% and 75%) | cosine | constant
+  /// Data parallelism: "none" uses --lr as given, "linear" multiplies it by
+  /// the number of ranks (Goyal et al.'s rule for an N x larger batch).
+  std::string lrScaling = "none";
   uint64_t seed = 0;
   int64_t limitTrain = -1, limitTest = -1;
   int threads = 0;

@@ -76,6 +76,11 @@ int main(int argc, char **argv) {
                  "training, as in the DenseNet paper), cosine or constant")
       ->capture_default_str()
       ->check(CLI::IsMember({"step", "cosine", "constant"}));
+  app.add_option("--lr-scaling", options.lrScaling,
+                 "Under mpirun: none (--lr as given) or linear (--lr x the "
+                 "number of ranks, for the ranks x larger global batch)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "linear"}));
   app.add_option("--seed", options.seed,
                  "Seed of initialization, shuffling, augmentation, dropout")
       ->capture_default_str()
