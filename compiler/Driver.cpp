@@ -78,11 +78,14 @@ static SgdSettings sgdSettings(const DriverOptions &options) {
   SgdSettings settings{options.momentum, options.weightDecay,
                        options.nesterov, options.decayNormAndBias};
   settings.worldSize = options.worldSize;
-  if (options.bucketSize)
+  // A bucket size for one rank asks for the all-reduces anyway.
+  settings.oneRankBuckets = options.worldSize == 1 && options.bucketSize;
+  if (options.bucketSize) {
     if (llvm::Expected<int64_t> bytes = parseByteSize(*options.bucketSize))
       settings.bucketBytes = *bytes;
     else
       llvm::consumeError(bytes.takeError()); // checkSgdOptions reports it
+  }
   return settings;
 }
 
@@ -145,6 +148,7 @@ resolvePlanOptions(const DriverOptions &options) {
   SgdSettings settings = sgdSettings(options);
   planOptions.worldSize = settings.worldSize;
   planOptions.bucketBytes = settings.bucketBytes;
+  planOptions.oneRankBuckets = settings.oneRankBuckets;
   return planOptions;
 }
 
@@ -328,13 +332,14 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
   llvm::raw_string_ostream os(outputText);
   switch (options.emit) {
   case EmitKind::TrainingMlir:
-    if (options.worldSize > 1) {
+    if (options.worldSize > 1 || sgdSettings(options).oneRankBuckets) {
       // The step as a data-parallel plan runs it; the planner applies the
       // same pass after choosing what to recompute.
       PassManager pm(&context);
       TgBucketGradientsOptions buckets;
       buckets.worldSize = options.worldSize;
       buckets.bucketBytes = sgdSettings(options).bucketBytes;
+      buckets.oneRank = sgdSettings(options).oneRankBuckets;
       pm.addPass(createTgBucketGradients(buckets));
       pm.addPass(createTgVerifyTrainingStep());
       if (failed(pm.run(**module)))

@@ -24,6 +24,8 @@ struct SgdSettings {
   /// the step without buckets. 1 = one process, no communication.
   int64_t worldSize = 1;
   int64_t bucketBytes = 25 << 20;
+  /// All-reduce buckets even for one rank (a test of the all-reduce path).
+  bool oneRankBuckets = false;
 };
 
 /// How far to take the IR: the dn model, the tg forward graph, or the whole

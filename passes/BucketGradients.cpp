@@ -42,7 +42,7 @@ public:
                                "bucket-bytes must be positive");
       return signalPassFailure();
     }
-    if (worldSize == 1)
+    if (worldSize == 1 && !oneRank)
       return;
     getOperation().walk([&](func::FuncOp function) {
       if (function->hasAttr("tg.training_step"))

@@ -120,6 +120,9 @@ def TgBucketGradients : Pass<"tg-bucket-gradients", "::mlir::ModuleOp"> {
     Option<"bucketBytes", "bucket-bytes", "int64_t", "26214400",
            "Close a bucket once its gradients reach this many bytes "
            "(PyTorch DDP's default bucket_cap_mb is 25)">,
+    Option<"oneRank", "one-rank", "bool", "false",
+           "With world-size 1, add the all-reduces anyway (an average over "
+           "one rank: tests the all-reduce path on one device)">,
   ];
 }
 

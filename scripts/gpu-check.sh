@@ -11,9 +11,9 @@
 # .gpu/deps (nlohmann/json, CLI11, zlib and oneDNN headers, libdnnl and libz,
 # GoogleTest's sources) and compiles the plans with this build's densenetc
 # into .gpu/plans: DenseNet-121 at batch 64 for the h200 target with nothing
-# recomputed and at its smallest budget, DenseNet-121 for 2 ranks (the
-# NCCL all-reduce path run with 1 rank is not possible: a plan for 1 rank has
-# no all-reduce; see docs/data-parallel.md), and DenseNet-BC-100 for CIFAR.
+# recomputed and at its smallest budget, and DenseNet-BC-100 for CIFAR, also
+# with all-reduce buckets over one rank (the NCCL path without MPI, which
+# the GPU machine lacks).
 #
 # On the GPU machine, in under 8 minutes: builds the runtime alone with CUDA
 # (-DDENSENET_RUNTIME_ONLY=ON), runs the CUDA conformance tests against the
@@ -41,6 +41,9 @@ if [ "${1:-}" = "--prepare" ]; then
   "$densenetc" --target h200 --model densenet121 --batch-size 64 --mem-budget "$budget" \
     -o .gpu/plans/d121-min.json
   "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 -o .gpu/plans/bc100.json
+  # The NCCL all-reduce path with one rank (no MPI there): must change no bit.
+  "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 --bucket-size 4MiB \
+    -o .gpu/plans/bc100-nccl.json
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
   du -sh .gpu
   echo "gpu-check.sh: .gpu prepared; carry it: run(command='bash scripts/gpu-check.sh', carry=['.gpu'])"
@@ -82,6 +85,16 @@ log "training: DenseNet-121 b64, nothing recomputed, 100 steps"
 run_plan d121-keep .gpu/plans/d121-keep.json 100
 log "training: DenseNet-121 b64 at its smallest budget, 100 steps"
 run_plan d121-min .gpu/plans/d121-min.json 100
+
+log "NCCL all-reduce path, one rank: weights must equal the plain plan's"
+for p in bc100 bc100-nccl; do
+  timeout 120 build-gpu/bin/densenet-run .gpu/plans/$p.json --data synthetic --steps 20 --seed 1 \
+    --device cuda --no-eval --progress none --save-weights "$out/$p.safetensors" \
+    > "$out/$p-weights.log" 2>&1 || { status=1; tail -3 "$out/$p-weights.log"; }
+done
+python3 scripts/compare_weights.py "$out/bc100.safetensors" "$out/bc100-nccl.safetensors" 2>&1 |
+  tee -a "$out/summary.txt" || status=1
+rm -f "$out"/*.safetensors
 
 log "PyTorch torchvision DenseNet-121 b64 (same GPU)"
 timeout 240 python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --json "$out/torch.json" \

@@ -158,10 +158,11 @@ LogicalResult applyChoice(ModuleOp module,
   }
   PassManager pm(module.getContext());
   pm.addPass(createTgRematerialize());
-  if (buckets && buckets->worldSize > 1) {
+  if (buckets && buckets->hasBuckets()) {
     TgBucketGradientsOptions bucketOptions;
     bucketOptions.worldSize = buckets->worldSize;
     bucketOptions.bucketBytes = buckets->bucketBytes;
+    bucketOptions.oneRank = buckets->oneRankBuckets;
     pm.addPass(createTgBucketGradients(bucketOptions));
   }
   if (verify)
@@ -361,7 +362,7 @@ llvm::Error Planner::profile() {
     // its arena again (with the buckets it will run with).
     if (k == 0) {
       keepArenaBytes = realized->arenaBytes;
-      if (options.worldSize > 1) {
+      if (options.hasBuckets()) {
         llvm::Expected<Realized> withBuckets = realizeOnClone(choice, true);
         if (!withBuckets)
           return withBuckets.takeError();
@@ -516,7 +517,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
           solverLimit = limit;
           break;
         }
-        if (options.worldSize > 1) {
+        if (options.hasBuckets()) {
           // The buckets add memory the solver does not model; skip the
           // limits that cannot absorb this trial's overshoot.
           int64_t overshoot = trial->arenaBytes + reserve - *budget;
@@ -561,7 +562,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
   if (!realized)
     return realized.takeError();
   // The solver's model has no buckets; without them it is exact.
-  if (inPlace && options.worldSize == 1) {
+  if (inPlace && !options.hasBuckets()) {
     int64_t predicted = predictPeak(segments, choice);
     if (predicted != realized->liveness.peakBytes)
       return makeError("internal error: the solver predicted a peak of " +

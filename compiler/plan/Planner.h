@@ -39,6 +39,9 @@ struct PlanOptions {
   /// buckets' memory counts against the budget.
   int64_t worldSize = 1;
   int64_t bucketBytes = 25 << 20;
+  bool oneRankBuckets = false; // all-reduces even for one rank (tests)
+
+  bool hasBuckets() const { return worldSize > 1 || oneRankBuckets; }
 };
 
 struct MemoryPlan {

@@ -371,8 +371,8 @@ LogicalResult AllReduceOp::verify() {
     if (failed(verifySameType(*this, result.getType(), gradient.getType(),
                               "result i must have gradient i's type")))
       return failure();
-  if (getWorldSize() < 2)
-    return emitOpError("world_size must be at least 2, got ")
+  if (getWorldSize() < 1)
+    return emitOpError("world_size must be at least 1, got ")
            << getWorldSize();
   return success();
 }

@@ -437,6 +437,10 @@ private:
       break;
     }
     case OpKind::AllReduce: {
+      if (!communicator && plan.worldSize == 1) {
+        kernel = [] {}; // the average over one rank
+        break;
+      }
       if (!communicator)
         throw PlanError(plan.source + " averages gradients over " +
                         std::to_string(plan.worldSize) +
@@ -464,6 +468,8 @@ private:
   /// step that touches the bucket again (an update reading an averaged
   /// gradient) waits for it, and the step's end waits for any left.
   void scheduleWaits() {
+    if (!communicator)
+      return; // one rank: nothing is in flight
     for (size_t index = 0; index < plan.steps.size(); ++index) {
       if (plan.steps[index].op != OpKind::AllReduce)
         continue;

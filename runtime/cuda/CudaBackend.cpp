@@ -96,7 +96,9 @@ public:
     invalidLabel = reinterpret_cast<int32_t *>(
         reinterpret_cast<uint8_t *>(counters) + sizeof(StepCounters));
     DENSENET_CHECK(cudaMemset(counters, 0, 64));
-    if (plan.worldSize > 1)
+    if (std::any_of(plan.steps.begin(), plan.steps.end(), [](const Step &s) {
+          return s.op == OpKind::AllReduce;
+        }))
       joinNccl(communicator);
     scheduleWaits();
     for (size_t index = 0; index < plan.steps.size(); ++index)
@@ -572,18 +574,22 @@ private:
   /// One GPU per local rank, and an NCCL communicator over the job's ranks
   /// (its unique id travels from rank 0 over MPI).
   void joinNccl(densenet::dist::Communicator *communicator) {
-    if (!communicator || communicator->size() != plan.worldSize)
+    // One rank needs no MPI: a plan for one rank with all-reduces (densenetc
+    // --world-size 1 --bucket-size ...) tests the NCCL path on one GPU.
+    int ranks = communicator ? communicator->size() : 1;
+    if (ranks != plan.worldSize)
       throw PlanError(plan.source + " averages gradients over " +
                       std::to_string(plan.worldSize) +
                       " ranks; run it with mpirun -np " +
                       std::to_string(plan.worldSize));
 #if DENSENET_HAVE_NCCL
     ncclUniqueId id{};
-    if (communicator->rank() == 0)
+    if (!communicator || communicator->rank() == 0)
       DENSENET_CHECK(ncclGetUniqueId(&id));
-    communicator->broadcast(&id, sizeof id, 0, "the NCCL unique id");
-    DENSENET_CHECK(ncclCommInitRank(&nccl, communicator->size(), id,
-                                    communicator->rank()));
+    if (communicator)
+      communicator->broadcast(&id, sizeof id, 0, "the NCCL unique id");
+    DENSENET_CHECK(ncclCommInitRank(&nccl, ranks, id,
+                                    communicator ? communicator->rank() : 0));
     DENSENET_CHECK(
         cudaStreamCreateWithFlags(&commStream, cudaStreamNonBlocking));
 #else

@@ -462,7 +462,7 @@ private:
       if (u.empty())
         fail(describeStep(index) + ": an all-reduce updates its bucket's "
              "gradients and reads and writes nothing else");
-      if (plan.worldSize < 2 || step.attributes.worldSize != plan.worldSize)
+      if (step.attributes.worldSize != plan.worldSize)
         fail(describeStep(index) + ": averages over " +
              std::to_string(step.attributes.worldSize) +
              " ranks, but data_parallel.world_size is " +

@@ -127,7 +127,9 @@ static cl::opt<int64_t> worldSize(
 static cl::opt<std::string> bucketSize(
     "bucket-size",
     cl::desc("Gradients per all-reduce bucket with --world-size > 1 "
-             "(default 25MiB, as PyTorch DDP's bucket_cap_mb)"),
+             "(default 25MiB, as PyTorch DDP's bucket_cap_mb); with "
+             "--world-size 1 it adds the all-reduces anyway, over one rank "
+             "(a test of the all-reduce path on one device)"),
     cl::value_desc("size"), cl::cat(sgdCategory));
 
 template <typename T, typename Option>
