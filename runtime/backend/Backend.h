@@ -57,6 +57,14 @@ public:
   virtual int64_t measuredPeakBytes() const = 0;
   /// Bytes the backend allocated besides the arena (documented, fixed).
   virtual int64_t bytesOutsideArena() const = 0;
+  /// What this process holds on the device now as the device counts it
+  /// (on a GPU: context, library kernels and allocations, from NVML), and
+  /// how it was counted; -1 where there is no such figure (the CPU, whose
+  /// arena is measured above).
+  virtual int64_t deviceProcessBytes(std::string *source = nullptr) const {
+    (void)source;
+    return -1;
+  }
 };
 
 struct CpuOptions {

@@ -21,6 +21,7 @@
 #include "runtime/backend/Binding.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cuda/CudaCheck.h"
+#include "runtime/cuda/DeviceMemory.h"
 #include "runtime/cuda/Kernels.h"
 #include "runtime/dist/Communicator.h"
 
@@ -71,6 +72,8 @@ public:
                       "; the CUDA backend runs f32 plans so far (compile "
                       "with densenetc --dtype f32)");
     DENSENET_CHECK(cudaSetDevice(device));
+    DENSENET_CHECK(cudaFree(nullptr)); // the context, before measuring
+    memory = std::make_unique<cuda::DeviceMemory>(device);
     size_t freeBefore = 0, total = 0;
     DENSENET_CHECK(cudaMemGetInfo(&freeBefore, &total));
     if (static_cast<int64_t>(freeBefore) < plan.arenaBytes)
@@ -180,6 +183,9 @@ public:
 
   int64_t measuredPeakBytes() const override { return tracker.peakBytes(); }
   int64_t bytesOutsideArena() const override { return 0; }
+  int64_t deviceProcessBytes(std::string *source) const override {
+    return memory->processBytes(source);
+  }
 
 private:
   float *pointer(int id) const { return binding->pointer(id); }
@@ -663,6 +669,7 @@ private:
   std::vector<int> reductionIndex;
   std::vector<std::vector<int>> waitsBefore;
   std::unique_ptr<PlanBinding> binding;
+  std::unique_ptr<cuda::DeviceMemory> memory;
   PeakTracker tracker;
 };
 

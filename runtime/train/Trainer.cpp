@@ -526,6 +526,32 @@ static int train(const TrainOptions &options, const Plan &plan,
     int64_t measured = backend->measuredPeakBytes() +
                        backend->bytesOutsideArena() + plan.reserveBytes;
     double imagesPerSecond = seconds > 0 ? seen / seconds : 0;
+    // On a GPU, what the device says this process holds, beside the plan's
+    // promise; over the budget is an error that names the overshoot.
+    std::string deviceSource;
+    int64_t deviceBytes = backend->deviceProcessBytes(&deviceSource);
+    if (deviceBytes >= 0 && lead)
+      std::fprintf(stderr,
+                   "device memory of this process: %s (%s), plan predicts "
+                   "%s%s\n",
+                   formatBytes(deviceBytes).c_str(), deviceSource.c_str(),
+                   formatBytes(plan.predictedPeakBytes).c_str(),
+                   plan.budgetBytes ? (", budget " +
+                                       formatBytes(*plan.budgetBytes))
+                                          .c_str()
+                                    : "");
+    if (deviceBytes >= 0 && plan.budgetBytes && deviceBytes > *plan.budgetBytes)
+      throw PlanError(
+          "this process holds " + std::to_string(deviceBytes) +
+          " bytes of device memory (" + deviceSource + "), " +
+          std::to_string(deviceBytes - *plan.budgetBytes) +
+          " bytes over the plan's budget of " +
+          std::to_string(*plan.budgetBytes) +
+          "; the target's reserve is too small for this GPU and software: "
+          "recompile with densenetc --reserve " +
+          std::to_string((plan.reserveBytes + deviceBytes -
+                          *plan.budgetBytes + (1 << 20) - 1) >> 20) +
+          "MiB (or more)");
     if (lead)
     std::fprintf(stderr,
                  "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc "
@@ -552,6 +578,8 @@ static int train(const TrainOptions &options, const Plan &plan,
           {"predicted_peak_bytes", plan.predictedPeakBytes},
           {"max_rss_bytes", maxResidentBytes()},
       };
+      if (deviceBytes >= 0)
+        line["device_process_bytes"] = deviceBytes;
       metrics << line.dump() << "\n";
       metrics.flush();
     }
