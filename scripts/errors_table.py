@@ -80,6 +80,8 @@ CASES = [
     ("densenet-run flags", "resume with other settings", "densenet-run plan.json --data fashion-mnist --steps 4 --limit-train 32 --checkpoint-dir ck --resume", []),
     ("densenet-run flags", "weights of another model", "densenet-run plan.json --data fashion-mnist --steps 1 --load-weights other.safetensors", []),
     ("plan", "plan for 2 ranks run without mpirun", "densenet-run dp.json --data fashion-mnist", []),
+    ("plan", "a bucket's gradient past its end, checksum updated", "densenet-run dp-outside.json --data fashion-mnist", []),
+    ("plan", "an all-reduce over other ranks than the plan's, checksum updated", "densenet-run dp-ranks.json --data fashion-mnist", []),
     ("plan", "plan for 2 ranks run with 3", "mpirun --allow-run-as-root --oversubscribe -np 3 densenet-run dp.json --data fashion-mnist --threads 1", []),
     # The environment.
     ("environment", "arena larger than the memory limit", "ulimit -v 2000000; densenet-run big.json --data fashion-mnist --steps 1", MEMORY),
@@ -160,6 +162,17 @@ def make_fixtures(directory, binaries):
         roots = [b for b in plan["buffers"] if "offset" in b]
         roots[-1]["offset"] = plan["arena_bytes"]
     rewrite_plan(source, os.path.join(directory, "outside.json"), outside, binaries)
+    def past_end(plan):
+        view = next(b for b in plan["buffers"] if "byte_offset" in b)
+        view["byte_offset"] = plan["buffers"][view["view_of"]]["bytes"]
+    rewrite_plan(os.path.join(directory, "dp.json"), os.path.join(directory, "dp-outside.json"),
+                 past_end, binaries)
+
+    def other_ranks(plan):
+        step = next(s for s in plan["steps"] if s["op"] == "tg.all_reduce")
+        step["attributes"]["world_size"] = 4
+    rewrite_plan(os.path.join(directory, "dp.json"), os.path.join(directory, "dp-ranks.json"),
+                 other_ranks, binaries)
     os.makedirs(os.path.join(directory, "empty"))
     shutil.copytree(os.path.join(directory, "ck"), os.path.join(directory, "full"))
     open(os.path.join(directory, "a-file"), "w").write("not a directory\n")

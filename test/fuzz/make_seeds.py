@@ -69,6 +69,8 @@ def plan_seeds(densenetc):
         "tiny-keep.json": (tiny, ["--policy", "keep"]),
         # Everything recomputed, with dropout: recompute steps, dropout ops.
         "tiny-all-dropout.json": (dict(tiny, drop_rate=0.2), ["--policy", "all"]),
+        # Data parallel: all-reduce steps over buckets of contiguous views.
+        "tiny-data-parallel.json": (tiny, ["--world-size", "2", "--bucket-size", "256"]),
         # The imagenet stem (max pool) at bf16.
         "tiny-imagenet-bf16.json": (
             dict(tiny, stem="imagenet", dtype="bf16",
