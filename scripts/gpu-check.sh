@@ -41,6 +41,11 @@ if [ "${1:-}" = "--prepare" ]; then
   "$densenetc" --target h200 --model densenet121 --batch-size 64 --mem-budget "$budget" \
     -o .gpu/plans/d121-min.json
   "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 -o .gpu/plans/bc100.json
+  # A whole training step against PyTorch (scripts/runtime_step_check.py's model).
+  printf '%s\n' '{"name": "bc", "input": {"channels": 3, "height": 32, "width": 32}, "num_classes": 10,' \
+    ' "growth_rate": 6, "block_config": [2, 3, 2], "num_init_features": 12, "bn_size": 4,' \
+    ' "compression": 0.5, "batch_size": 8, "stem": "cifar"}' > .gpu/plans/step-bc-model.json
+  "$densenetc" --target h200 --reserve 0 .gpu/plans/step-bc-model.json -o .gpu/plans/step-bc.json
   # The NCCL all-reduce path with one rank (no MPI there): must change no bit.
   "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 --bucket-size 4MiB \
     -o .gpu/plans/bc100-nccl.json
@@ -79,6 +84,12 @@ run_plan() { # name plan steps
     --no-eval --progress lines --metrics "$out/$name.metrics.jsonl" > "$out/$name.log" 2>&1 || status=1
   tail -2 "$out/$name.log" | tee -a "$out/summary.txt"
 }
+log "whole training steps vs PyTorch (float64 reference, the CPU test's tolerance)"
+timeout 120 python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json \
+  --plan .gpu/plans/step-bc.json --densenet-run build-gpu/bin/densenet-run --device cuda \
+  --steps 3 > "$out/step-check.log" 2>&1 || status=1
+tee -a "$out/summary.txt" < "$out/step-check.log"
+
 log "training: DenseNet-BC-100 b64, 300 steps"
 run_plan bc100 .gpu/plans/bc100.json 300
 log "training: DenseNet-121 b64, nothing recomputed, 100 steps"

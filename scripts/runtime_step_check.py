@@ -93,8 +93,13 @@ def main():
     parser.add_argument("--budget", action="append",
                         help="'none' (unlimited), 'min' (the smallest feasible) or a size")
     parser.add_argument("--tolerance", type=float, default=1e-5)
+    parser.add_argument("--plan", help="a plan of the model compiled elsewhere (instead of "
+                        "--budget: machines without densenetc, such as the GPU machine)")
+    parser.add_argument("--device", default="auto", help="densenet-run's --device")
     args = parser.parse_args()
     budgets = args.budget or ["none"]
+    if args.plan:
+        budgets = ["given"]
 
     spec = reference.load_spec(args.model)
     name = spec["name"]
@@ -109,7 +114,9 @@ def main():
     for budget in budgets:
         plan = os.path.join(work, f"plan-{budget}.json")
         flags = ["--target", "cpu", "--reserve", "0"]
-        if budget == "min":
+        if budget == "given":
+            plan = args.plan
+        elif budget == "min":
             minimum = run([args.densenetc, args.model, *flags, "--min-budget"]).stdout
             found = re.search(r"\((\d+) bytes\)", minimum)
             if not found:
@@ -117,7 +124,8 @@ def main():
             flags += ["--mem-budget", found.group(1)]
         elif budget != "none":
             flags += ["--mem-budget", budget]
-        run([args.densenetc, args.model, *flags, "-o", plan])
+        if budget != "given":
+            run([args.densenetc, args.model, *flags, "-o", plan])
         with open(plan) as f:
             recomputed = len(json.load(f)["recomputed_layers"])
         final = os.path.join(work, f"final-{budget}.safetensors")
@@ -125,7 +133,8 @@ def main():
         run([args.densenet_run, plan, "--data", "synthetic", "--steps", str(args.steps),
              "--lr", str(args.lr), "--schedule", "constant", "--seed", str(args.seed),
              "--load-weights", initial, "--save-weights", final,
-             "--export-batches", exported, "--no-eval", "--progress", "none"])
+             "--export-batches", exported, "--no-eval", "--progress", "none",
+             "--device", args.device])
         with open(final, "rb") as f:
             finals[budget] = (f.read(), recomputed)
         if batches is None:
