@@ -58,6 +58,24 @@ int PlanBinding::runningStatistic(const Step &step, const char *suffix) const {
   return id;
 }
 
+std::vector<std::vector<int>> PlanBinding::allReduceWaits() const {
+  size_t count = plan.steps.size();
+  std::vector<std::vector<int>> waits(count + 1);
+  for (size_t index = 0; index < count; ++index) {
+    if (plan.steps[index].op != OpKind::AllReduce)
+      continue;
+    int bucket = rootOf(plan.steps[index].updates[0]);
+    size_t next = index + 1;
+    for (; next < count; ++next) {
+      std::vector<int> roots = rootsOf(plan.steps[next]);
+      if (std::find(roots.begin(), roots.end(), bucket) != roots.end())
+        break;
+    }
+    waits[next].push_back(static_cast<int>(index));
+  }
+  return waits;
+}
+
 std::vector<int> PlanBinding::rootsOf(const Step &step) const {
   std::vector<int> roots;
   for (const auto *ids : {&step.reads, &step.writes, &step.updates})

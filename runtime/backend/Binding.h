@@ -37,6 +37,11 @@ public:
   int runningStatistic(const Step &step, const char *suffix) const;
   /// The root buffers a step's operands live in, each once.
   std::vector<int> rootsOf(const Step &step) const;
+  /// Where each all-reduce must have finished: entry i lists the all-reduce
+  /// steps to wait for before step i, the first later step that touches
+  /// their bucket (the update reading an averaged gradient); the extra last
+  /// entry, those to wait for at the end of the step.
+  std::vector<std::vector<int>> allReduceWaits() const;
 
 private:
   const Plan &plan;

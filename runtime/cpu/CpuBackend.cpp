@@ -148,10 +148,13 @@ public:
     omp_set_num_threads(threads);
     communicator = options.communicator;
     tickets.assign(plan.steps.size(), 0);
-    waitsBefore.assign(plan.steps.size() + 1, {});
+    // Each bucket's all-reduce runs while later steps compute; one rank
+    // (no communicator) has nothing in flight.
+    waitsBefore = communicator ? binding.allReduceWaits()
+                               : std::vector<std::vector<int>>(
+                                     plan.steps.size() + 1);
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
-    scheduleWaits();
   }
 
   std::string describe() const override {
@@ -462,25 +465,6 @@ private:
       inference.push_back(std::move(inferenceKernel));
 
     touched.push_back(binding.rootsOf(step));
-  }
-
-  /// Each bucket's all-reduce runs while later steps compute; the first
-  /// step that touches the bucket again (an update reading an averaged
-  /// gradient) waits for it, and the step's end waits for any left.
-  void scheduleWaits() {
-    if (!communicator)
-      return; // one rank: nothing is in flight
-    for (size_t index = 0; index < plan.steps.size(); ++index) {
-      if (plan.steps[index].op != OpKind::AllReduce)
-        continue;
-      int bucket = binding.rootOf(plan.steps[index].updates[0]);
-      size_t next = index + 1;
-      while (next < plan.steps.size() &&
-             std::find(touched[next].begin(), touched[next].end(), bucket) ==
-                 touched[next].end())
-        ++next;
-      waitsBefore[next].push_back(static_cast<int>(index));
-    }
   }
 
   /// The number of image slots the plan's workspace provides for a

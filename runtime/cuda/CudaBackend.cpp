@@ -606,27 +606,15 @@ private:
 #endif
   }
 
-  /// Where each all-reduce is waited for: before the first later step that
-  /// touches its bucket, or at the end of the step (waitsBefore.back()).
+  /// A ready/done event pair per all-reduce step, and where each is
+  /// awaited (PlanBinding::allReduceWaits).
   void scheduleWaits() {
-    size_t count = plan.steps.size();
-    waitsBefore.assign(count + 1, {});
-    reductionIndex.assign(count, -1);
-    std::vector<std::vector<int>> roots(count);
-    for (size_t index = 0; index < count; ++index)
-      roots[index] = binding->rootsOf(plan.steps[index]);
+    waitsBefore = binding->allReduceWaits();
+    reductionIndex.assign(plan.steps.size(), -1);
     int reductions = 0;
-    for (size_t index = 0; index < count; ++index) {
-      if (plan.steps[index].op != OpKind::AllReduce)
-        continue;
-      reductionIndex[index] = reductions++;
-      int bucket = binding->rootOf(plan.steps[index].updates[0]);
-      size_t next = index + 1;
-      while (next < count && std::find(roots[next].begin(), roots[next].end(),
-                                       bucket) == roots[next].end())
-        ++next;
-      waitsBefore[next].push_back(static_cast<int>(index));
-    }
+    for (size_t index = 0; index < plan.steps.size(); ++index)
+      if (plan.steps[index].op == OpKind::AllReduce)
+        reductionIndex[index] = reductions++;
     events.resize(2 * reductions);
     for (cudaEvent_t &event : events)
       DENSENET_CHECK(
