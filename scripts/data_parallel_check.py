@@ -130,23 +130,7 @@ def main():
                 buffer.fill_(args.steps)
 
     ours = stepcheck.read_safetensors(final)
-    worst, worst_name, failures = 0.0, None, []
-    for key, theirs in model.state_dict().items():
-        theirs = theirs.numpy()
-        if key not in ours:
-            failures.append(f"{key}: missing from densenet-run's weights")
-            continue
-        mine = ours[key].astype(numpy.float64)
-        if key.endswith("num_batches_tracked"):
-            if int(mine) != int(theirs):
-                failures.append(f"{key}: {int(mine)} != {int(theirs)}")
-            continue
-        scale = float(numpy.abs(theirs).max()) or 1.0
-        error = float(numpy.abs(mine - theirs).max()) / scale
-        if error > worst:
-            worst, worst_name = error, key
-        if not error <= args.tolerance:
-            failures.append(f"{key}: relative error {error:.3e}")
+    worst, worst_name, failures = stepcheck.compare_state(model, ours, args.tolerance)
     for message in failures[:10]:
         print(f"{name}: MISMATCH {message}")
     print(f"{name}: {buckets} all-reduce buckets; {len(ours)} tensors vs PyTorch DDP semantics: "

@@ -74,6 +74,29 @@ def read_safetensors(path):
     return tensors
 
 
+def compare_state(model, ours, tolerance):
+    """Every tensor of the PyTorch model's state dict against densenet-run's:
+    (largest relative error, its tensor, the failures)."""
+    worst, worst_name, failures = 0.0, None, []
+    for key, theirs in model.state_dict().items():
+        theirs = theirs.numpy()
+        if key not in ours:
+            failures.append(f"{key}: missing from densenet-run's weights")
+            continue
+        mine = ours[key].astype(numpy.float64)
+        if key.endswith("num_batches_tracked"):
+            if int(mine) != int(theirs):
+                failures.append(f"{key}: {int(mine)} != {int(theirs)}")
+            continue
+        scale = float(numpy.abs(theirs).max()) or 1.0
+        error = float(numpy.abs(mine - theirs).max()) / scale
+        if error > worst:
+            worst, worst_name = error, key
+        if not error <= tolerance:
+            failures.append(f"{key}: relative error {error:.3e}")
+    return worst, worst_name, failures
+
+
 def run(command):
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -147,23 +170,7 @@ def main():
         reference.torch_step(model, optimizer, images, labels, args.lr)
 
     ours = read_safetensors(os.path.join(work, f"final-{budgets[0]}.safetensors"))
-    worst, worst_name, failures = 0.0, None, []
-    for key, theirs in model.state_dict().items():
-        theirs = theirs.numpy()
-        if key not in ours:
-            failures.append(f"{key}: missing from densenet-run's weights")
-            continue
-        mine = ours[key].astype(numpy.float64)
-        if key.endswith("num_batches_tracked"):
-            if int(mine) != int(theirs):
-                failures.append(f"{key}: {int(mine)} != {int(theirs)}")
-            continue
-        scale = float(numpy.abs(theirs).max()) or 1.0
-        error = float(numpy.abs(mine - theirs).max()) / scale
-        if error > worst:
-            worst, worst_name = error, key
-        if not error <= args.tolerance:
-            failures.append(f"{key}: relative error {error:.3e}")
+    worst, worst_name, failures = compare_state(model, ours, args.tolerance)
     for message in failures[:10]:
         print(f"{name}: MISMATCH {message}")
 
