@@ -25,6 +25,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fnv1a import fnv1a64  # noqa: E402
+
 BEGIN, END = "<!-- errors:begin -->", "<!-- errors:end -->"
 FASHION = "/usr/share/datasets/fashion-mnist"
 
@@ -120,17 +123,14 @@ def run(command, directory, binaries):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
 
 
-def rewrite_plan(source, target, edit, binaries):
+def rewrite_plan(source, target, edit):
     """A plan changed by `edit` with its checksum recomputed, as a careless
     tool would write it: only the verifier can catch what is wrong."""
     plan = json.load(open(source), object_pairs_hook=dict)
     edit(plan)
     plan.pop("checksum", None)
-    compact = json.dumps(plan, separators=(",", ":"), ensure_ascii=False).encode()
-    hash_value = 0xcbf29ce484222325
-    for byte in compact:
-        hash_value = ((hash_value ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    plan["checksum"] = f"fnv1a64:{hash_value:016x}"
+    compact = json.dumps(plan, separators=(",", ":"), ensure_ascii=False)
+    plan["checksum"] = f"fnv1a64:{fnv1a64(compact):016x}"
     json.dump(plan, open(target, "w"), indent=1)
 
 
@@ -159,23 +159,23 @@ def make_fixtures(directory, binaries):
         plan_text.replace('"version": 1,', '"version": 2,', 1))
     source = os.path.join(directory, "plan.json")
     rewrite_plan(source, os.path.join(directory, "no-arena.json"),
-                 lambda plan: plan.pop("arena_bytes"), binaries)
+                 lambda plan: plan.pop("arena_bytes"))
 
     def outside(plan):
         roots = [b for b in plan["buffers"] if "offset" in b]
         roots[-1]["offset"] = plan["arena_bytes"]
-    rewrite_plan(source, os.path.join(directory, "outside.json"), outside, binaries)
+    rewrite_plan(source, os.path.join(directory, "outside.json"), outside)
     def past_end(plan):
         view = next(b for b in plan["buffers"] if "byte_offset" in b)
         view["byte_offset"] = plan["buffers"][view["view_of"]]["bytes"]
     rewrite_plan(os.path.join(directory, "dp.json"), os.path.join(directory, "dp-outside.json"),
-                 past_end, binaries)
+                 past_end)
 
     def other_ranks(plan):
         step = next(s for s in plan["steps"] if s["op"] == "tg.all_reduce")
         step["attributes"]["world_size"] = 4
     rewrite_plan(os.path.join(directory, "dp.json"), os.path.join(directory, "dp-ranks.json"),
-                 other_ranks, binaries)
+                 other_ranks)
     os.makedirs(os.path.join(directory, "empty"))
     shutil.copytree(os.path.join(directory, "ck"), os.path.join(directory, "full"))
     open(os.path.join(directory, "a-file"), "w").write("not a directory\n")

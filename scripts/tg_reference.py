@@ -26,6 +26,7 @@ compares it with PyTorch. Needs Debian's python3-torch: run with /usr/bin/python
 
 import argparse
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fnv1a import fnv1a64  # noqa: E402
 
 DTYPE = torch.float64
 
@@ -202,13 +206,6 @@ def check_philox():
         got = tuple(int(w) for w in philox4x32_10(counter, key))
         if got != expected:
             raise AssertionError(f"Philox4x32-10 {counter} {key}: {got} != {expected}")
-
-
-def fnv1a64(text):
-    h = 0xCBF29CE484222325
-    for byte in text.encode("utf-8"):
-        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def dropout_mask(name, shape, rate, seed, step):
