@@ -332,14 +332,15 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
   llvm::raw_string_ostream os(outputText);
   switch (options.emit) {
   case EmitKind::TrainingMlir:
-    if (options.worldSize > 1 || sgdSettings(options).oneRankBuckets) {
+    if (SgdSettings settings = sgdSettings(options);
+        settings.worldSize > 1 || settings.oneRankBuckets) {
       // The step as a data-parallel plan runs it; the planner applies the
       // same pass after choosing what to recompute.
       PassManager pm(&context);
       TgBucketGradientsOptions buckets;
-      buckets.worldSize = options.worldSize;
-      buckets.bucketBytes = sgdSettings(options).bucketBytes;
-      buckets.oneRank = sgdSettings(options).oneRankBuckets;
+      buckets.worldSize = settings.worldSize;
+      buckets.bucketBytes = settings.bucketBytes;
+      buckets.oneRank = settings.oneRankBuckets;
       pm.addPass(createTgBucketGradients(buckets));
       pm.addPass(createTgVerifyTrainingStep());
       if (failed(pm.run(**module)))

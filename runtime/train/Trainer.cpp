@@ -185,6 +185,16 @@ double median(std::vector<double> values) {
                            : 0.5 * (values[middle - 1] + values[middle]);
 }
 
+/// Adds up a (loss sum, correct, samples) triple over the ranks of a job.
+void sumOverRanks(dist::Communicator &communicator, double &lossSum,
+                  int64_t &correct, int64_t &samples, const std::string &what) {
+  double sums[3] = {lossSum, double(correct), double(samples)};
+  communicator.sum(sums, 3, what);
+  lossSum = sums[0];
+  correct = static_cast<int64_t>(sums[1]);
+  samples = static_cast<int64_t>(sums[2]);
+}
+
 struct Evaluation {
   double loss = 0, accuracy = 0;
   int64_t samples = 0;
@@ -226,13 +236,9 @@ Evaluation evaluate(const Plan &plan, Backend &backend,
     correct += batchCorrect;
     samples += batch.count;
   }
-  if (communicator) {
-    double sums[3] = {lossSum, double(correct), double(samples)};
-    communicator->sum(sums, 3, "the sum of the test results");
-    lossSum = sums[0];
-    correct = static_cast<int64_t>(sums[1]);
-    samples = static_cast<int64_t>(sums[2]);
-  }
+  if (communicator)
+    sumOverRanks(*communicator, lossSum, correct, samples,
+                 "the sum of the test results");
   Evaluation result;
   result.samples = samples;
   if (samples) {
@@ -513,11 +519,8 @@ static int train(const TrainOptions &options, const Plan &plan,
     if (communicator) {
       // The epoch's figures over all ranks; evaluation uses the average of
       // the ranks' running statistics.
-      double sums[3] = {lossSum, double(correctSum), double(seen)};
-      communicator->sum(sums, 3, "the sum of the epoch's training results");
-      lossSum = sums[0];
-      correctSum = static_cast<int64_t>(sums[1]);
-      seen = static_cast<int64_t>(sums[2]);
+      sumOverRanks(*communicator, lossSum, correctSum, seen,
+                   "the sum of the epoch's training results");
       averageRunningStatistics(*communicator, plan, *backend);
     }
     Evaluation test;
