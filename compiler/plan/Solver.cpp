@@ -12,6 +12,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
 using namespace densenet::plan;
 
@@ -30,21 +31,36 @@ struct State {
 /// another can never lead to a smaller peak, so only the Pareto frontier of
 /// (kept, peak) survives; it stays small because minimising the peak pushes
 /// every state towards keeping little.
+
+/// The order of the frontier: by kept bytes, then cost, then peak.
+bool frontierLess(const State &a, const State &b) {
+  if (a.kept != b.kept)
+    return a.kept < b.kept;
+  if (a.cost != b.cost)
+    return a.cost < b.cost;
+  return a.peak < b.peak;
+}
+
 /// Keeps the states no other state beats in both kept bytes and cost;
-/// among equal costs, the smaller peak.
-std::vector<State> paretoFront(std::vector<State> states) {
-  std::sort(states.begin(), states.end(), [](const State &a, const State &b) {
-    if (a.kept != b.kept)
-      return a.kept < b.kept;
-    if (a.cost != b.cost)
-      return a.cost < b.cost;
-    return a.peak < b.peak;
-  });
-  std::vector<State> front;
-  for (const State &state : states)
+/// among equal costs, the smaller peak. `runs` are the children of one
+/// option each; every run is sorted (a sorted frontier plus a constant), so
+/// one merge of their heads visits all children in order, in linear time.
+void paretoFront(const std::vector<std::vector<State>> &runs,
+                 std::vector<State> &front) {
+  front.clear();
+  std::vector<size_t> head(runs.size(), 0);
+  while (true) {
+    int pick = -1;
+    for (size_t o = 0; o < runs.size(); ++o)
+      if (head[o] < runs[o].size() &&
+          (pick < 0 || frontierLess(runs[o][head[o]], runs[pick][head[pick]])))
+        pick = static_cast<int>(o);
+    if (pick < 0)
+      return;
+    const State &state = runs[pick][head[pick]++];
     if (front.empty() || state.cost < front.back().cost)
       front.push_back(state);
-  return front;
+  }
 }
 
 /// Exact dynamic program over the Pareto frontier. Gives up (infeasible,
@@ -53,30 +69,40 @@ template <typename CostOf, typename Prune>
 Solution solve(const std::vector<Segment> &segments, int64_t limit,
                CostOf costOf, Prune prune, size_t maxFrontier = SIZE_MAX,
                bool *abandoned = nullptr) {
-  std::vector<std::vector<State>> frontiers;
-  std::vector<State> current = {{0, 0.0, 0, -1, -1}};
+  // Per segment, how each frontier state was reached (its parent in the
+  // previous frontier and its option): all the walk back needs, at a fifth
+  // of a State's bytes.
+  struct Link {
+    int parent;
+    int option;
+  };
+  std::vector<std::vector<Link>> trail;
+  std::vector<State> current = {{0, 0.0, 0, -1, -1}}, next;
+  std::vector<std::vector<State>> runs; // reused: no page faults per segment
   for (const Segment &segment : segments) {
     assert(!segment.options.empty() && "a segment needs an option");
-    std::vector<State> next;
-    for (int s = 0; s < static_cast<int>(current.size()); ++s) {
-      const State &state = current[s];
-      for (int o = 0; o < static_cast<int>(segment.options.size()); ++o) {
-        const SegmentOption &option = segment.options[o];
+    runs.resize(segment.options.size());
+    for (std::vector<State> &run : runs)
+      run.clear();
+    for (int o = 0; o < static_cast<int>(segment.options.size()); ++o) {
+      const SegmentOption &option = segment.options[o];
+      for (int s = 0; s < static_cast<int>(current.size()); ++s) {
+        const State &state = current[s];
         int64_t peakHere = state.kept + option.peak;
         if (peakHere > limit)
-          continue;
+          break; // the frontier is sorted by kept bytes
         State child;
         child.kept = state.kept + option.kept;
         child.peak = std::max(state.peak, peakHere);
         child.cost = costOf(state, option, child.peak);
         child.parent = s;
         child.option = o;
-        if (!prune(frontiers.size() + 1, child))
-          next.push_back(child);
+        if (!prune(trail.size() + 1, child))
+          runs[o].push_back(child);
       }
     }
-    frontiers.push_back(std::move(current));
-    current = paretoFront(std::move(next));
+    paretoFront(runs, next);
+    current.swap(next);
     if (current.empty())
       return Solution{};
     if (current.size() > maxFrontier) {
@@ -84,6 +110,10 @@ Solution solve(const std::vector<Segment> &segments, int64_t limit,
         *abandoned = true;
       return Solution{};
     }
+    std::vector<Link> links(current.size());
+    for (size_t i = 0; i < current.size(); ++i)
+      links[i] = {current[i].parent, current[i].option};
+    trail.push_back(std::move(links));
   }
   // The best final state, then its choices back to the first segment.
   auto best = std::min_element(current.begin(), current.end(),
@@ -96,14 +126,12 @@ Solution solve(const std::vector<Segment> &segments, int64_t limit,
   solution.feasible = true;
   solution.peak = best->peak;
   solution.choice.assign(segments.size(), 0);
-  // Walk back through the stored frontiers.
+  // Walk back through the trail.
   int index = static_cast<int>(best - current.begin());
-  std::vector<State> *layer = &current;
   for (int p = static_cast<int>(segments.size()) - 1; p >= 0; --p) {
-    const State &chosen = (*layer)[index];
-    solution.choice[p] = chosen.option;
-    index = chosen.parent;
-    layer = &frontiers[p];
+    const Link &link = trail[p][index];
+    solution.choice[p] = link.option;
+    index = link.parent;
   }
   for (int p = 0; p < static_cast<int>(segments.size()); ++p)
     solution.seconds += segments[p].options[solution.choice[p]].seconds;
@@ -160,35 +188,59 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
   int bestOption = -1;
   for (size_t p = 0; p < segments.size(); ++p) {
     const std::vector<SegmentOption> &options = segments[p].options;
-    if (p < last) {
-      std::fill(next.begin(), next.end(), kUnreachable);
-      choices[p].assign(states, 0xFF);
-    }
-    for (size_t r = 0; r < states; ++r) {
-      if (cost[r] == kUnreachable)
-        continue;
-      int64_t prefix = static_cast<int64_t>(r) * unit;
-      for (size_t o = 0; o < options.size(); ++o) {
-        if (prefix + options[o].peak > capacity)
+    // Option o fits after prefix r while r * unit + peak <= capacity.
+    auto lastFitting = [&](const SegmentOption &option) -> int64_t {
+      if (option.peak > capacity)
+        return -1;
+      return std::min<int64_t>(static_cast<int64_t>(states) - 1,
+                               (capacity - option.peak) / unit);
+    };
+    if (p == last) {
+      for (size_t r = 0; r < states; ++r) {
+        if (cost[r] == kUnreachable)
           continue;
-        double value = cost[r] + options[o].seconds;
-        if (p == last) {
+        for (size_t o = 0; o < options.size(); ++o) {
+          if (static_cast<int64_t>(r) > lastFitting(options[o]))
+            continue;
+          double value = cost[r] + options[o].seconds;
           if (value < bestCost) {
             bestCost = value;
             bestState = r;
             bestOption = static_cast<int>(o);
           }
-          continue;
         }
-        size_t to = r + unitsOf(options[o]);
-        if (to < states && value < next[to]) {
-          next[to] = value;
-          choices[p][to] = static_cast<uint8_t>(o);
+      }
+      break;
+    }
+    std::fill(next.begin(), next.end(), kUnreachable);
+    choices[p].assign(states, 0xFF);
+    // One pass per option, each a shifted min over the prefix array (which
+    // vectorises). Visiting the options by decreasing shift, then index,
+    // makes the first of equal values win as a pass over r would: the
+    // smaller prefix first.
+    std::vector<size_t> byShift(options.size());
+    std::iota(byShift.begin(), byShift.end(), 0);
+    std::stable_sort(byShift.begin(), byShift.end(), [&](size_t a, size_t b) {
+      return unitsOf(options[a]) > unitsOf(options[b]);
+    });
+    uint8_t *chosen = choices[p].data();
+    for (size_t o : byShift) {
+      size_t shift = unitsOf(options[o]);
+      int64_t fits = lastFitting(options[o]);
+      if (fits < 0 || shift >= states)
+        continue;
+      size_t end =
+          std::min<size_t>(static_cast<size_t>(fits) + 1, states - shift);
+      double seconds = options[o].seconds;
+      for (size_t r = 0; r < end; ++r) {
+        double value = cost[r] + seconds;
+        if (value < next[r + shift]) {
+          next[r + shift] = value;
+          chosen[r + shift] = static_cast<uint8_t>(o);
         }
       }
     }
-    if (p < last)
-      cost.swap(next);
+    cost.swap(next);
   }
   if (bestOption < 0)
     return Solution{};
@@ -219,21 +271,27 @@ suffixBounds(const std::vector<Segment> &segments, int64_t limit,
   std::vector<std::vector<float>> suffix(count + 1,
                                          std::vector<float>(states, 0.0f));
   for (size_t p = count; p-- > 0;) {
-    for (size_t r = 0; r < states; ++r) {
-      float best = kInfinite;
-      int64_t prefix = static_cast<int64_t>(r) * unit;
-      for (const SegmentOption &option : segments[p].options) {
-        if (prefix + option.peak > limit)
-          continue;
-        size_t next = r + static_cast<size_t>(option.kept / unit);
-        float rest = p + 1 == count ? 0.0f
-                     : next < states ? suffix[p + 1][next]
-                                     : kInfinite;
-        // Round down so the bound stays below the true sum.
-        float here = std::nextafter(static_cast<float>(option.seconds), 0.0f);
-        best = std::min(best, here + rest);
+    std::vector<float> &here = suffix[p];
+    std::fill(here.begin(), here.end(), kInfinite);
+    for (const SegmentOption &option : segments[p].options) {
+      if (option.peak > limit)
+        continue;
+      size_t fits = std::min<size_t>(
+          states, static_cast<size_t>((limit - option.peak) / unit) + 1);
+      size_t shift = static_cast<size_t>(option.kept / unit);
+      // Round down so the bound stays below the true sum.
+      float seconds = std::nextafter(static_cast<float>(option.seconds), 0.0f);
+      if (p + 1 == count) {
+        for (size_t r = 0; r < fits; ++r)
+          here[r] = std::min(here[r], seconds);
+        continue;
       }
-      suffix[p][r] = best;
+      // Past the table, the rest is unreachable (infinite) and changes
+      // nothing.
+      const std::vector<float> &rest = suffix[p + 1];
+      size_t end = shift < states ? std::min(fits, states - shift) : 0;
+      for (size_t r = 0; r < end; ++r)
+        here[r] = std::min(here[r], seconds + rest[r + shift]);
     }
   }
   return suffix;
