@@ -12,6 +12,11 @@ struct LayoutItem {
   int64_t bytes = 0;
   int first = 0, last = 0; // live over steps [first, last]
   bool persistent = false;
+
+  bool operator==(const LayoutItem &other) const {
+    return bytes == other.bytes && first == other.first && last == other.last &&
+           persistent == other.persistent;
+  }
 };
 
 struct LayoutResult {
