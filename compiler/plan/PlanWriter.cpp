@@ -87,7 +87,7 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
         {"device_bytes", target.deviceBytes},
         {"alignment", target.alignment},
         {"layout", target.layout}}},
-      {"model", model},
+      {"model", std::move(model)},
       {"batch_size", context.spec.batchSize},
       {"dtype", stringifyDType(context.spec.dtype).str()},
       {"policy", stringifyPolicy(plan.policy).str()},
@@ -122,14 +122,15 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
         {"recompute_flops", plan.recomputeFlops},
         {"predicted_step_seconds", plan.stepSeconds},
         {"recompute_seconds", plan.recomputeSeconds}}},
-      {"inputs",
-       {{"input", 0}, {"labels", 1}, {"learning_rate", 2}}},
+      {"inputs", {{"input", 0}, {"labels", 1}, {"learning_rate", 2}}},
       {"outputs",
        {{"loss", schedule.results.size() > 0 ? schedule.results[0] : -1},
         {"correct", schedule.results.size() > 1 ? schedule.results[1] : -1}}},
-      {"buffers", buffers},
-      {"steps", steps},
   };
+  // Moved in after the rest (an initializer list copies its values; these
+  // two are most of the plan). The object keeps insertion order.
+  json["buffers"] = std::move(buffers);
+  json["steps"] = std::move(steps);
   // Sealed last, over everything above (format/PlanChecksum.h).
   json["checksum"] = format::planChecksum(json.dump());
   return json;

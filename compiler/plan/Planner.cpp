@@ -29,6 +29,7 @@
 #include "llvm/ADT/StringSet.h"
 
 #include <cmath>
+#include <deque>
 
 using namespace mlir;
 using namespace densenet;
@@ -254,12 +255,40 @@ struct Realized {
   int64_t arenaBytes = 0;
 };
 
-Realized realize(func::FuncOp step, const Target &target, bool inPlace) {
+/// The layouts computed so far in one planning run, by their items. The
+/// plan finally emitted is one of the trials realized again, and laying out
+/// a deep model's thousands of buffers costs more than scheduling them.
+class LayoutMemo {
+public:
+  const LayoutResult &layout(const std::vector<LayoutItem> &items,
+                             int64_t alignment) {
+    for (const Entry &entry : entries)
+      if (entry.alignment == alignment && entry.items == items)
+        return entry.result;
+    entries.push_back({items, alignment, layoutBuffers(items, alignment)});
+    return entries.back().result;
+  }
+
+private:
+  struct Entry {
+    std::vector<LayoutItem> items;
+    int64_t alignment;
+    LayoutResult result;
+  };
+  std::deque<Entry> entries; // stable references
+};
+
+/// Schedules `step` and computes its liveness; lays out its buffers too
+/// unless `layouts` is null (profiling needs the liveness only).
+Realized realize(func::FuncOp step, const Target &target, bool inPlace,
+                 LayoutMemo *layouts) {
   Realized result;
   ScheduleOptions scheduleOptions;
   scheduleOptions.inPlaceConcat = inPlace;
   result.schedule = buildSchedule(step, target, scheduleOptions);
   result.liveness = computeLiveness(result.schedule);
+  if (!layouts)
+    return result;
   std::vector<LayoutItem> items;
   std::vector<int> roots;
   for (const Buffer &buffer : result.schedule.buffers) {
@@ -273,7 +302,7 @@ Realized realize(func::FuncOp step, const Target &target, bool inPlace) {
     items.push_back(item);
     roots.push_back(buffer.id);
   }
-  LayoutResult layout = layoutBuffers(items, target.alignment);
+  const LayoutResult &layout = layouts->layout(items, target.alignment);
   for (size_t i = 0; i < roots.size(); ++i)
     result.schedule.buffers[roots[i]].offset = layout.offsets[i];
   result.arenaBytes = layout.arenaBytes;
@@ -315,17 +344,22 @@ public:
   }
 
 private:
+  /// The segments and their options (cheap: no realization).
+  llvm::Error findSegments();
+  /// findSegments, then each option's kept bytes, peak and recompute time,
+  /// from one realization per option level.
   llvm::Error profile();
   std::vector<int> policyChoice(Policy policy) const;
   /// Realizes a choice as the runtime would run it: with the all-reduce
   /// buckets of a data-parallel plan, unless `buckets` is false (profiling
   /// measures segments of the step without them).
+  /// Without `layout`, the buffers get no offsets and no arena size.
   llvm::Expected<Realized> realizeOnClone(const std::vector<int> &choice,
-                                          bool inPlace, bool buckets = true);
-  llvm::Expected<Realized> realizeInPlace(ModuleOp target,
-                                          const std::vector<int> &choice,
-                                          bool inPlace, bool verify,
-                                          bool buckets = true);
+                                          bool inPlace, bool buckets = true,
+                                          bool layout = true);
+  llvm::Expected<Realized>
+  realizeInPlace(ModuleOp target, const std::vector<int> &choice, bool inPlace,
+                 bool verify, bool buckets = true, bool layout = true);
 
   ModuleOp module;
   PlanOptions options;
@@ -333,13 +367,20 @@ private:
   std::vector<Segment> segments;
   std::vector<int> smallestChoice; // the least-peak plan, for the fallback
   int64_t keepArenaBytes = 0;      // arena of the plan that recomputes nothing
+  LayoutMemo layouts;
 };
 
-llvm::Error Planner::profile() {
+llvm::Error Planner::findSegments() {
   func::FuncOp step = trainingStep(module);
   if (!step)
     return makeError("the module holds no training step (run tg-autodiff)");
   specs = segmentSpecs(step);
+  return llvm::Error::success();
+}
+
+llvm::Error Planner::profile() {
+  if (llvm::Error error = findSegments())
+    return error;
   segments.assign(specs.size(), Segment());
   size_t maxOptions = 0;
   for (size_t s = 0; s < specs.size(); ++s) {
@@ -354,8 +395,10 @@ llvm::Error Planner::profile() {
     for (size_t s = 0; s < specs.size(); ++s)
       choice[s] = static_cast<int>(
           std::min(k, specs[s].optionNames.size() - 1));
+    // Only the keep-everything plan's arena is needed; the others are
+    // profiled by their liveness alone.
     llvm::Expected<Realized> realized =
-        realizeOnClone(choice, true, /*buckets=*/false);
+        realizeOnClone(choice, true, /*buckets=*/false, /*layout=*/k == 0);
     if (!realized)
       return realized.takeError();
     // Option 0 everywhere is the keep-everything plan; the planner needs
@@ -410,33 +453,39 @@ std::vector<int> Planner::policyChoice(Policy policy) const {
   return choice;
 }
 
-llvm::Expected<Realized>
-Planner::realizeInPlace(ModuleOp target, const std::vector<int> &choice,
-                        bool inPlace, bool verify, bool buckets) {
+llvm::Expected<Realized> Planner::realizeInPlace(ModuleOp target,
+                                                 const std::vector<int> &choice,
+                                                 bool inPlace, bool verify,
+                                                 bool buckets, bool layout) {
   if (failed(applyChoice(target, specs, choice, verify,
                          buckets ? &options : nullptr)))
     return makeError("internal error: rematerialization failed");
-  return realize(trainingStep(target), options.target, inPlace);
+  return realize(trainingStep(target), options.target, inPlace,
+                 layout ? &layouts : nullptr);
 }
 
-llvm::Expected<Realized>
-Planner::realizeOnClone(const std::vector<int> &choice, bool inPlace,
-                        bool buckets) {
+llvm::Expected<Realized> Planner::realizeOnClone(const std::vector<int> &choice,
+                                                 bool inPlace, bool buckets,
+                                                 bool layout) {
   OwningOpRef<ModuleOp> clone(module.clone());
-  return realizeInPlace(*clone, choice, inPlace, /*verify=*/false, buckets);
+  return realizeInPlace(*clone, choice, inPlace, /*verify=*/false, buckets,
+                        layout);
 }
 
 llvm::Expected<int64_t> Planner::minimumBudget() {
-  if (llvm::Error error = profile())
-    return std::move(error);
   int64_t reserve = options.target.reserveBytes;
   if (options.policy != Policy::Optimal) {
+    // A fixed policy's choice needs the segments, not their profiles.
+    if (llvm::Error error = findSegments())
+      return std::move(error);
     llvm::Expected<Realized> realized = realizeOnClone(
         policyChoice(options.policy), options.policy != Policy::None);
     if (!realized)
       return realized.takeError();
     return realized->arenaBytes + reserve;
   }
+  if (llvm::Error error = profile())
+    return std::move(error);
   // The least peak, and among plans with that peak the least recompute
   // time; of the two, the smaller arena (then the faster plan) sets the
   // smallest budget.
@@ -460,6 +509,10 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
 }
 
 llvm::Expected<MemoryPlan> Planner::plan() {
+  // The plan reports every segment's options, whatever the policy.
+  if (options.policy != Policy::Optimal)
+    if (llvm::Error error = profile())
+      return std::move(error);
   llvm::Expected<int64_t> minBudget = minimumBudget();
   if (!minBudget)
     return minBudget.takeError();
