@@ -14,13 +14,16 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace densenet;
@@ -172,52 +175,116 @@ static llvm::Expected<int64_t> minBudgetAt(const ModelSpec &spec,
   return plan::minimumBudget(**module, planOptions);
 }
 
+/// A batch size and the smallest budget it needs.
+struct BudgetPoint {
+  int64_t batch;
+  int64_t bytes;
+};
+
 /// The largest batch whose smallest budget under `policy` is within
-/// `budget` (0 when not even batch 1 fits): doubling, then bisection, since
-/// the smallest budget grows with the batch.
-static llvm::Expected<int64_t> largestBatch(const ModelSpec &spec,
-                                            int64_t budget,
-                                            const DriverOptions &options,
-                                            const plan::PlanOptions &planOptions,
-                                            plan::Policy policy) {
-  auto fits = [&](int64_t batch) -> llvm::Expected<bool> {
-    llvm::Expected<int64_t> needed =
+/// `budget` (0 when not even the smallest batch fits). The smallest budget
+/// grows with the batch, and nearly in proportion (weights and optimizer
+/// state stay, activations scale), so a line through the smallest batch
+/// and `known` (or a second point) predicts the answer; a gallop from the
+/// prediction brackets it and bisection makes it exact. Each probe plans
+/// the whole model, so this takes a handful of probes instead of the
+/// 2 log2(batch) of doubling and bisecting from 1.
+static llvm::Expected<int64_t>
+largestBatch(const ModelSpec &spec, int64_t budget,
+             const DriverOptions &options, const plan::PlanOptions &planOptions,
+             plan::Policy policy, std::optional<BudgetPoint> known) {
+  constexpr int64_t kLimit = 1 << 20;
+  llvm::DenseMap<int64_t, int64_t> needed; // batch -> smallest budget
+  if (known)
+    needed[known->batch] = known->bytes;
+  auto neededAt = [&](int64_t batch) -> llvm::Expected<int64_t> {
+    auto it = needed.find(batch);
+    if (it != needed.end())
+      return it->second;
+    llvm::Expected<int64_t> bytes =
         minBudgetAt(spec, batch, options, planOptions, policy);
-    if (!needed)
-      return needed.takeError();
-    return *needed <= budget;
+    if (bytes)
+      needed[batch] = *bytes;
+    return bytes;
   };
+  auto fits = [&](int64_t batch) -> llvm::Expected<bool> {
+    llvm::Expected<int64_t> bytes = neededAt(batch);
+    if (!bytes)
+      return bytes.takeError();
+    return *bytes <= budget;
+  };
+
   // Batch norm needs two values per channel, so a model whose last block is
   // 1x1 starts at batch 2: begin at the smallest batch the model accepts.
-  int64_t low = 0, high = 1;
-  while (high < 64) {
+  int64_t smallest = 1;
+  while (smallest < 64) {
     ModelSpec resized = spec;
-    resized.batchSize = high;
+    resized.batchSize = smallest;
     if (llvm::Error error = validateModelSpec(resized)) {
       llvm::consumeError(std::move(error));
-      ++high;
+      ++smallest;
       continue;
     }
     break;
   }
-  constexpr int64_t kLimit = 1 << 20;
-  while (high <= kLimit) {
-    llvm::Expected<bool> ok = fits(high);
-    if (!ok)
-      return ok.takeError();
-    if (!*ok)
-      break;
-    low = high;
-    high *= 2;
+  llvm::Expected<int64_t> first = neededAt(smallest);
+  if (!first)
+    return first.takeError();
+  if (*first > budget)
+    return 0;
+  int64_t otherBatch =
+      known && known->batch != smallest ? known->batch : smallest * 16;
+  llvm::Expected<int64_t> other = neededAt(otherBatch);
+  if (!other)
+    return other.takeError();
+  double perImage = double(*other - *first) / double(otherBatch - smallest);
+  int64_t guess = kLimit;
+  if (perImage > 0)
+    guess = smallest + static_cast<int64_t>(std::min(
+                           double(kLimit),
+                           std::floor(double(budget - *first) / perImage)));
+  guess = std::clamp<int64_t>(guess, smallest, kLimit);
+
+  // Bracket the answer: `low` fits, `high` does not (or passes the limit).
+  int64_t low = smallest, high = kLimit + 1;
+  llvm::Expected<bool> ok = fits(guess);
+  if (!ok)
+    return ok.takeError();
+  if (*ok) {
+    low = guess;
+    for (int64_t step = 1; low < kLimit; step *= 2) {
+      int64_t probe = std::min(low + step, kLimit);
+      llvm::Expected<bool> up = fits(probe);
+      if (!up)
+        return up.takeError();
+      if (!*up) {
+        high = probe;
+        break;
+      }
+      low = probe;
+    }
+    if (high > kLimit)
+      return low;
+  } else {
+    high = guess;
+    for (int64_t step = 1; high - 1 > smallest; step *= 2) {
+      int64_t probe = std::max(high - step, smallest);
+      llvm::Expected<bool> down = fits(probe);
+      if (!down)
+        return down.takeError();
+      if (*down) {
+        low = probe;
+        break;
+      }
+      high = probe;
+    }
   }
-  if (high > kLimit)
-    return low;
   while (high - low > 1) {
     int64_t middle = low + (high - low) / 2;
-    llvm::Expected<bool> ok = fits(middle);
-    if (!ok)
-      return ok.takeError();
-    (*ok ? low : high) = middle;
+    llvm::Expected<bool> mid = fits(middle);
+    if (!mid)
+      return mid.takeError();
+    (*mid ? low : high) = middle;
   }
   return low;
 }
@@ -260,7 +327,8 @@ static llvm::Error emitPlanning(const DriverOptions &options,
       return rest;
     llvm::Expected<int64_t> batch =
         largestBatch(spec, infeasible->budgetBytes, options, *planOptions,
-                     planOptions->policy);
+                     planOptions->policy,
+                     BudgetPoint{spec.batchSize, infeasible->minBudgetBytes});
     if (!batch)
       return batch.takeError();
     std::string advice =
@@ -285,12 +353,13 @@ static llvm::Error emitPlanning(const DriverOptions &options,
   if (options.emit == EmitKind::Report && planOptions->budgetBytes) {
     llvm::Expected<int64_t> keepBatch =
         largestBatch(spec, *planOptions->budgetBytes, options, *planOptions,
-                     plan::Policy::Keep);
+                     plan::Policy::Keep, std::nullopt);
     if (!keepBatch)
       return keepBatch.takeError();
     llvm::Expected<int64_t> planBatch =
         largestBatch(spec, *planOptions->budgetBytes, options, *planOptions,
-                     planOptions->policy);
+                     planOptions->policy,
+                     BudgetPoint{spec.batchSize, memoryPlan->minBudgetBytes});
     if (!planBatch)
       return planBatch.takeError();
     context.largestBatchNoRecompute = *keepBatch;
