@@ -148,6 +148,8 @@ resolvePlanOptions(const DriverOptions &options) {
   if (!policy)
     return policy.takeError();
   planOptions.policy = *policy;
+  if (options.proveOptimal)
+    planOptions.searchStates = plan::kProofSearchStates;
   SgdSettings settings = sgdSettings(options);
   planOptions.worldSize = settings.worldSize;
   planOptions.bucketBytes = settings.bucketBytes;

@@ -42,6 +42,7 @@ struct DriverOptions {
   std::optional<std::string> reserve;   // overrides the target's
   std::string policy = "optimal";
   bool minBudget = false;               // print the smallest budget, exit
+  bool proveOptimal = false;            // search until proven (slower)
   std::optional<std::string> trace;      // Chrome trace JSON of the plan
   std::optional<std::string> memoryPlot; // SVG of memory over the steps
 };

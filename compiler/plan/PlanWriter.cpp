@@ -184,7 +184,8 @@ std::string densenet::plan::renderReport(const MemoryPlan &plan,
                          " live recomputes less"
                    : std::string("proven: nothing needs recomputing"))
             : llvm::formatv("recompute time within {0:P4} of the optimum "
-                            "(proven lower bound {1:F6} s for {2} live)",
+                            "(proven lower bound {1:F6} s for {2} live; "
+                            "--prove-optimal searches until proven)",
                             plan.recomputeSeconds > 0
                                 ? (plan.recomputeSeconds -
                                    *plan.recomputeLowerBoundSeconds) /

@@ -490,7 +490,8 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
   // time; of the two, the smaller arena (then the faster plan) sets the
   // smallest budget.
   Solution smallest = solveMinPeak(segments);
-  Solution cheapest = solveMinTime(segments, smallest.peak);
+  Solution cheapest =
+      solveMinTime(segments, smallest.peak, options.searchStates);
   llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
   if (!realized)
     return realized.takeError();
@@ -557,7 +558,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       for (int k = top; k >= 0 && k > top - kMaxAttempts; --k) {
         int64_t limit = std::min<int64_t>(
             cap, static_cast<int64_t>(smallestPeak * std::pow(kGridStep, k)));
-        Solution solution = solveMinTime(segments, limit);
+        Solution solution = solveMinTime(segments, limit, options.searchStates);
         // Lower limits only cost more; the least-peak plan is the floor.
         if (!solution.feasible || solution.seconds >= smallestSeconds)
           break;

@@ -40,6 +40,9 @@ struct PlanOptions {
   int64_t worldSize = 1;
   int64_t bucketBytes = 25 << 20;
   bool oneRankBuckets = false; // all-reduces even for one rank (tests)
+  /// Partial plans the solver may explore to prove a plan optimal
+  /// (densenetc --prove-optimal raises it to kProofSearchStates).
+  size_t searchStates = kDefaultSearchStates;
 
   bool hasBuckets() const { return worldSize > 1 || oneRankBuckets; }
 };

@@ -9,10 +9,12 @@
 #include "compiler/plan/Solver.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 using namespace densenet::plan;
 
@@ -134,6 +136,157 @@ Solution solve(const std::vector<Segment> &segments, int64_t limit,
     index = link.parent;
   }
   for (int p = 0; p < static_cast<int>(segments.size()); ++p)
+    solution.seconds += segments[p].options[solution.choice[p]].seconds;
+  return solution;
+}
+
+} // namespace
+
+namespace {
+
+/// The exact least-time program over the Pareto frontier of (bytes kept,
+/// time), pruned by `suffix` bounds against `cutoff`, for segments of at
+/// most 4 options. Deep models keep up to a million states per segment, so
+/// frontiers are columns (no per-state record), the children of each option
+/// are made in one tight pass and merged, and the walk back keeps 4 bytes
+/// per state (parent index << 2 | option). Gives up (nullopt) past
+/// `maxStates` states in all; an infeasible solution means nothing beats
+/// the cutoff.
+std::optional<Solution>
+branchAndBound(const std::vector<Segment> &segments, int64_t limit,
+               int64_t unit, const std::vector<std::vector<float>> &suffix,
+               double cutoff, size_t maxStates) {
+  constexpr double kInfinite = std::numeric_limits<double>::infinity();
+  constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+  // Columns with a size; the vectors only grow (resizing zero-fills).
+  struct Frontier {
+    std::vector<int64_t> kept, peak;
+    std::vector<double> cost;
+    std::vector<uint32_t> link;
+    size_t size = 0;
+    void reserve(size_t n) {
+      if (kept.size() >= n)
+        return;
+      kept.resize(n);
+      peak.resize(n);
+      cost.resize(n);
+      link.resize(n);
+    }
+  };
+  size_t count = segments.size();
+  size_t states = suffix.empty() ? 0 : suffix[0].size();
+  // kept / unit, rounded down or one less at a boundary: the bound grows
+  // with the bytes kept, so a smaller index only weakens it, and a
+  // multiplication is much cheaper than a division.
+  double perUnit = (1.0 / static_cast<double>(unit)) * (1 - 1e-12);
+  std::vector<std::vector<uint32_t>> trail;
+  trail.reserve(count);
+  size_t total = 0;
+  Frontier current, next;
+  current.reserve(1);
+  current.kept[0] = current.peak[0] = 0;
+  current.cost[0] = 0;
+  current.size = 1;
+  std::array<Frontier, 4> runs;
+  for (size_t p = 0; p < count; ++p) {
+    const std::vector<SegmentOption> &options = segments[p].options;
+    size_t optionCount = options.size();
+    const float *bound = p + 1 == count ? nullptr : suffix[p + 1].data();
+    const int64_t *inKept = current.kept.data(), *inPeak = current.peak.data();
+    const double *inCost = current.cost.data();
+    for (size_t o = 0; o < optionCount; ++o) {
+      const SegmentOption &option = options[o];
+      Frontier &run = runs[o];
+      run.reserve(current.size + 1);
+      int64_t *outKept = run.kept.data(), *outPeak = run.peak.data();
+      double *outCost = run.cost.data();
+      uint32_t *outLink = run.link.data();
+      size_t n = 0;
+      for (size_t s = 0; s < current.size; ++s) {
+        int64_t peakHere = inKept[s] + option.peak;
+        if (peakHere > limit)
+          break; // the frontier is sorted by kept bytes
+        int64_t childKept = inKept[s] + option.kept;
+        double childCost = inCost[s] + option.seconds;
+        double rest = 0;
+        if (bound) {
+          size_t r =
+              static_cast<size_t>(static_cast<double>(childKept) * perUnit);
+          rest = r < states ? bound[r] : kInfinite;
+        }
+        if (childCost + rest >= cutoff)
+          continue;
+        outKept[n] = childKept;
+        outCost[n] = childCost;
+        outPeak[n] = std::max(inPeak[s], peakHere);
+        outLink[n] = static_cast<uint32_t>(s << 2 | o);
+        ++n;
+      }
+      outKept[n] = kEnd; // a sentinel: the merge needs no bounds checks
+      run.size = n;
+    }
+    // Merge the runs (each sorted by kept bytes, as the frontier they come
+    // from) in (kept, time, peak, option) order; a state survives if it is
+    // faster than every state before it.
+    size_t most = 0;
+    for (size_t o = 0; o < optionCount; ++o)
+      most += runs[o].size;
+    next.reserve(most);
+    size_t survivors = 0;
+    std::array<size_t, 4> head = {0, 0, 0, 0};
+    double fastest = kInfinite;
+    while (true) {
+      size_t pick = 0;
+      for (size_t o = 1; o < optionCount; ++o) {
+        const Frontier &a = runs[o], &b = runs[pick];
+        size_t i = head[o], j = head[pick];
+        if (a.kept[i] < b.kept[j] ||
+            (a.kept[i] == b.kept[j] && a.kept[i] != kEnd &&
+             (a.cost[i] < b.cost[j] ||
+              (a.cost[i] == b.cost[j] && a.peak[i] < b.peak[j]))))
+          pick = o;
+      }
+      const Frontier &run = runs[pick];
+      size_t i = head[pick]++;
+      if (run.kept[i] == kEnd)
+        break;
+      if (run.cost[i] < fastest) {
+        fastest = run.cost[i];
+        next.kept[survivors] = run.kept[i];
+        next.cost[survivors] = run.cost[i];
+        next.peak[survivors] = run.peak[i];
+        next.link[survivors] = run.link[i];
+        ++survivors;
+      }
+    }
+    next.size = survivors;
+    std::swap(current, next);
+    total += current.size;
+    if (current.size == 0)
+      return Solution{}; // nothing beats the cutoff
+    if (total > maxStates || current.size >= (size_t(1) << 30))
+      return std::nullopt;
+    trail.emplace_back(current.link.begin(),
+                       current.link.begin() + current.size);
+  }
+  // The fastest final state (ties: the smaller peak), then its choices.
+  size_t best = 0;
+  for (size_t s = 1; s < current.size; ++s)
+    if (current.cost[s] < current.cost[best] ||
+        (current.cost[s] == current.cost[best] &&
+         current.peak[s] < current.peak[best]))
+      best = s;
+  Solution solution;
+  solution.feasible = true;
+  solution.peak = current.peak[best];
+  solution.choice.assign(count, 0);
+  size_t index = best;
+  for (size_t p = count; p-- > 0;) {
+    uint32_t link = trail[p][index];
+    solution.choice[p] = static_cast<int>(link & 3);
+    index = link >> 2;
+  }
+  for (size_t p = 0; p < count; ++p)
     solution.seconds += segments[p].options[solution.choice[p]].seconds;
   return solution;
 }
@@ -298,7 +451,7 @@ suffixBounds(const std::vector<Segment> &segments, int64_t limit,
 }
 
 Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
-                                      int64_t limit) {
+                                      int64_t limit, size_t maxStates) {
   if (limit < 0)
     return Solution{};
   if (segments.empty()) {
@@ -340,20 +493,34 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
       suffixBounds(segments, limit, unit, states);
   double lowerBound = suffix[0][0];
   double cutoff = incumbent.seconds * (1 - 1e-12) - 1e-15;
-  auto prune = [&](size_t next, const State &state) {
-    size_t r = static_cast<size_t>(state.kept / unit);
-    double rest = next == segments.size() ? 0.0
-                  : r < states            ? suffix[next][r]
-                                          : std::numeric_limits<double>::infinity();
-    return state.cost + rest >= cutoff;
-  };
   bool abandoned = false;
-  Solution better = solve(
-      segments, limit,
-      [](const State &parent, const SegmentOption &option, int64_t) {
-        return parent.cost + option.seconds;
-      },
-      prune, /*maxFrontier=*/100000, &abandoned);
+  Solution better;
+  bool fewOptions =
+      std::all_of(segments.begin(), segments.end(), [](const Segment &segment) {
+        return segment.options.size() <= 4;
+      });
+  if (fewOptions) {
+    std::optional<Solution> found =
+        branchAndBound(segments, limit, unit, suffix, cutoff, maxStates);
+    abandoned = !found;
+    if (found)
+      better = std::move(*found);
+  } else {
+    // The general program, with its frontier capped to match the budget.
+    auto prune = [&](size_t next, const State &state) {
+      size_t r = static_cast<size_t>(state.kept / unit);
+      double rest = next == segments.size() ? 0.0
+                    : r < states            ? suffix[next][r]
+                                 : std::numeric_limits<double>::infinity();
+      return state.cost + rest >= cutoff;
+    };
+    better = solve(
+        segments, limit,
+        [](const State &parent, const SegmentOption &option, int64_t) {
+          return parent.cost + option.seconds;
+        },
+        prune, std::max<size_t>(1000, maxStates / segments.size()), &abandoned);
+  }
 
   Solution best = incumbent;
   if (abandoned) {

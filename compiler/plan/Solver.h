@@ -21,7 +21,8 @@
 // segment and bytes kept so far, a lower bound on the time still to come.
 // The exact dynamic program over the Pareto frontier of (bytes kept, time)
 // then drops every partial plan that cannot beat the incumbent, which keeps
-// the frontier small. If it still outgrows a cap, the incumbent stands with
+// the frontier small. If it still outgrows its budget of states (see
+// kDefaultSearchStates), the incumbent stands with
 // its proven lower bound.
 //
 //===----------------------------------------------------------------------===//
@@ -29,6 +30,7 @@
 #ifndef DENSENET_COMPILER_PLAN_SOLVER_H
 #define DENSENET_COMPILER_PLAN_SOLVER_H
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -63,9 +65,23 @@ struct Solution {
 int64_t predictPeak(const std::vector<Segment> &segments,
                     const std::vector<int> &choice);
 
+/// How many partial plans the exact search of solveMinTime may keep, in
+/// all, before it settles for its incumbent and the proven bound. Deep
+/// models at budgets between the extremes have hundreds of thousands of
+/// near-equal partial plans per segment that no bound separates, so a proof
+/// there costs tens of millions of states. The default keeps one solve of
+/// densenet264 under ~0.15 s here; kProofSearchStates proved every preset's
+/// plans at 41 budgets each (densenet264: up to 1.2 s and 330 MB per solve,
+/// densenet-bc-250: up to 3 s and 1 GB). docs/memory-model.md has the
+/// measurements.
+constexpr size_t kDefaultSearchStates = 2'000'000;
+constexpr size_t kProofSearchStates = size_t(1) << 26;
+
 /// The choice with the least recompute time whose peak is at most `limit`
-/// (ties: the smaller peak); infeasible when none fits.
-Solution solveMinTime(const std::vector<Segment> &segments, int64_t limit);
+/// (ties: the smaller peak); infeasible when none fits. Proven optimal
+/// (lowerBoundSeconds == seconds) unless the search outgrew `maxStates`.
+Solution solveMinTime(const std::vector<Segment> &segments, int64_t limit,
+                      size_t maxStates = kDefaultSearchStates);
 
 /// The choice with the smallest peak (ties: the least time), by dynamic
 /// programming over the Pareto frontier of (bytes kept, peak so far).

@@ -104,6 +104,87 @@ TEST(Solver, MinTimeMatchesEnumeration) {
   }
 }
 
+/// Instances like a dense block's layers: options whose time is nearly
+/// proportional to the bytes they save, so that very many partial plans are
+/// nearly as good as each other and the search needs many states.
+std::vector<Segment> correlatedSegments(std::mt19937_64 &random, int count) {
+  std::uniform_int_distribution<int64_t> jitter(0, 4096);
+  std::vector<Segment> segments(count);
+  for (int p = 0; p < count; ++p) {
+    int64_t kept = (int64_t(1) << 20) + p * 40960 + jitter(random);
+    int64_t shared = 1 << 19;
+    double perByte = 1e-9 * (1 + 0.01 * (p % 3));
+    segments[p].options = {
+        {"keep", kept, kept + (8 << 20), 0.0, 0},
+        {"recompute-norm-relu", shared, shared + (8 << 20),
+         perByte * double(kept - shared), 0},
+        {"recompute-layer", 0, 8 << 20, perByte * 1.9 * double(kept), 0}};
+  }
+  return segments;
+}
+
+TEST(Solver, SearchBudgetSettlesWithABoundOrProves) {
+  std::mt19937_64 random(7);
+  int unproven = 0; // the small budget must bite, or this tests nothing
+  for (int instance = 0; instance < 6; ++instance) {
+    std::vector<Segment> segments = correlatedSegments(random, 40 + instance);
+    std::vector<int> keepAll(segments.size(), 0);
+    int64_t most = predictPeak(segments, keepAll);
+    int64_t least = solveMinPeak(segments).peak;
+    for (int step = 1; step < 4; ++step) {
+      int64_t limit = least + (most - least) * step / 4;
+      SCOPED_TRACE("instance " + std::to_string(instance) + " limit " +
+                   std::to_string(limit));
+      // Too few states to finish: a plan that fits, and a valid bound.
+      Solution settled = solveMinTime(segments, limit, /*maxStates=*/64);
+      ASSERT_TRUE(settled.feasible);
+      EXPECT_LE(predictPeak(segments, settled.choice), limit);
+      EXPECT_LE(settled.lowerBoundSeconds, settled.seconds);
+      unproven += settled.lowerBoundSeconds < settled.seconds;
+      // Enough states: proven, no slower, and within the first bound.
+      Solution proven = solveMinTime(segments, limit, kProofSearchStates);
+      ASSERT_TRUE(proven.feasible);
+      EXPECT_LE(predictPeak(segments, proven.choice), limit);
+      EXPECT_EQ(proven.lowerBoundSeconds, proven.seconds);
+      EXPECT_LE(proven.seconds, settled.seconds);
+      EXPECT_GE(proven.seconds, settled.lowerBoundSeconds * (1 - 1e-12));
+    }
+  }
+  EXPECT_GT(unproven, 0);
+}
+
+TEST(Solver, SmallSearchBudgetMatchesEnumerationWhenProven) {
+  std::mt19937_64 random(11);
+  for (int instance = 0; instance < 200; ++instance) {
+    std::vector<Segment> segments =
+        randomSegments(random, 2 + instance % 7, int64_t(1) << 40);
+    int64_t most = 0;
+    forEachChoice(segments, [&](const std::vector<int> &choice) {
+      most = std::max(most, predictPeak(segments, choice));
+    });
+    for (int step = 0; step <= 4; ++step) {
+      int64_t limit = most * step / 4;
+      double best = std::numeric_limits<double>::infinity();
+      forEachChoice(segments, [&](const std::vector<int> &choice) {
+        if (predictPeak(segments, choice) <= limit)
+          best = std::min(best, secondsOf(segments, choice));
+      });
+      Solution solution = solveMinTime(segments, limit, /*maxStates=*/3);
+      SCOPED_TRACE("instance " + std::to_string(instance));
+      ASSERT_EQ(solution.feasible,
+                best != std::numeric_limits<double>::infinity());
+      if (!solution.feasible)
+        continue;
+      EXPECT_LE(predictPeak(segments, solution.choice), limit);
+      EXPECT_LE(solution.lowerBoundSeconds, best + 1e-12);
+      EXPECT_GE(solution.seconds, best - 1e-12);
+      if (solution.lowerBoundSeconds >= solution.seconds - 1e-12) {
+        EXPECT_NEAR(solution.seconds, best, 1e-12);
+      }
+    }
+  }
+}
+
 TEST(Solver, MinPeakMatchesEnumeration) {
   std::mt19937_64 random(7);
   for (int instance = 0; instance < 300; ++instance) {
