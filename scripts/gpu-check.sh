@@ -64,6 +64,9 @@ export PYTHONUNBUFFERED=1
 log "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1)"
 [ -d .gpu/deps ] || { log "no .gpu/deps: run scripts/gpu-check.sh --prepare here first and carry .gpu"; exit 1; }
 export LD_LIBRARY_PATH=$PWD/.gpu/deps/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+# The fused kernels densenet-run compiles with NVRTC are kept here (and
+# come back under $OUT for inspection).
+export DENSENET_KERNEL_CACHE=$out/kernel-cache
 
 log "build (runtime only, CUDA)"
 start=$(date +%s)
@@ -106,6 +109,19 @@ done
 python3 scripts/compare_weights.py "$out/bc100.safetensors" "$out/bc100-nccl.safetensors" 2>&1 |
   tee -a "$out/summary.txt" || status=1
 rm -f "$out"/*.safetensors
+
+log "fused kernels (NVRTC) against separate ones: same weights, and the speed of each"
+for f in 1 0; do
+  DENSENET_FUSION=$f timeout 120 build-gpu/bin/densenet-run .gpu/plans/bc100.json --data synthetic \
+    --steps 20 --seed 1 --device cuda --no-eval --progress none \
+    --save-weights "$out/fusion$f.safetensors" > "$out/fusion$f-weights.log" 2>&1 ||
+    { status=1; tail -3 "$out/fusion$f-weights.log"; }
+done
+head -3 "$out/fusion1-weights.log" | tee -a "$out/summary.txt"
+python3 scripts/compare_weights.py "$out/fusion1.safetensors" "$out/fusion0.safetensors" 2>&1 |
+  tee -a "$out/summary.txt" || status=1
+rm -f "$out"/fusion*.safetensors
+DENSENET_FUSION=0 run_plan d121-keep-unfused .gpu/plans/d121-keep.json 100
 
 log "PyTorch torchvision DenseNet-121 b64 (same GPU)"
 timeout 240 python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --json "$out/torch.json" \

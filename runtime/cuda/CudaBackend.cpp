@@ -6,8 +6,11 @@
 // descriptors (a channel slice of a block buffer is described where it
 // lies), with, per step, the fastest deterministic algorithm whose workspace
 // fits the plan's workspace buffer; the classifier is cuBLAS; the rest are
-// the kernels of Kernels.cu. After the first step, a whole training step is
-// captured as a CUDA graph and replayed.
+// the kernels of Kernels.cu, except that each batch norm followed by its
+// ReLU, and each ReLU gradient followed by its batch norm's, runs as one
+// kernel generated for the plan's shapes and compiled with NVRTC at load
+// (FusedModule.h; DENSENET_FUSION=0 turns this off). After the first step,
+// a whole training step is captured as a CUDA graph and replayed.
 //
 // This file uses cuDNN's legacy (v7-style) convolution API, deprecated but
 // present in cuDNN 9; the graph API is the planned replacement.
@@ -19,15 +22,19 @@
 
 #include "runtime/backend/Backend.h"
 #include "runtime/backend/Binding.h"
+#include "runtime/backend/Fusion.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cuda/CudaCheck.h"
 #include "runtime/cuda/DeviceMemory.h"
+#include "runtime/cuda/FusedModule.h"
 #include "runtime/cuda/Kernels.h"
 #include "runtime/dist/Communicator.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 
 using namespace densenet::runtime;
 using namespace densenet::runtime::cuda;
@@ -104,6 +111,7 @@ public:
         }))
       joinNccl(communicator);
     scheduleWaits();
+    prepareFusion();
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
   }
@@ -135,8 +143,14 @@ public:
   std::string describe() const override {
     cudaDeviceProp properties{};
     cudaGetDeviceProperties(&properties, device);
-    return "cuda (" + std::string(properties.name) + ", cuDNN " +
-           std::to_string(cudnnGetVersion()) + ")";
+    std::string text = "cuda (" + std::string(properties.name) + ", cuDNN " +
+                       std::to_string(cudnnGetVersion());
+    if (fused)
+      text += ", " + std::to_string(fused->kernelCount()) +
+              " fused kernels from " +
+              (fused->compiled().fromCache ? "the kernel cache"
+                                           : nvrtcVersionText());
+    return text + ")";
   }
 
   void train(const StepContext &context) override {
@@ -548,6 +562,11 @@ private:
       break;
     }
     }
+    if (fusedFirst[index]) {
+      kernel = fusedKernel(index, *fusedFirst[index]);
+    } else if (fusedSecond[index]) {
+      kernel = [] {}; // its work ran in the step before
+    }
     if (!waitsBefore[index].empty()) {
       std::vector<cudaEvent_t> waits;
       for (int reduction : waitsBefore[index])
@@ -575,6 +594,75 @@ private:
     if (step.phase == Phase::Forward && inferenceKernel)
       inference.push_back(std::move(inferenceKernel));
     touched.push_back(binding->rootsOf(step));
+  }
+
+  /// Finds the pairs of steps to run as one kernel (Fusion.h) and compiles
+  /// their kernels. A pair whose second step waits for an all-reduce stays
+  /// apart (its work would move before the wait).
+  void prepareFusion() {
+    fusedFirst.assign(plan.steps.size(), std::nullopt);
+    fusedSecond.assign(plan.steps.size(), false);
+    if (const char *setting = std::getenv("DENSENET_FUSION");
+        setting && std::string(setting) == "0")
+      return;
+    Fusions found = findFusions(plan);
+    std::vector<FusedShape> shapes;
+    auto add = [&](int first, int second, FusedShape::Kind kind, int input,
+                   bool writeIntermediate) {
+      if (!waitsBefore[second].empty())
+        return;
+      DeviceMap x = map(input);
+      FusedShape shape;
+      shape.kind = kind;
+      shape.batch = x.n;
+      shape.plane = x.plane();
+      shape.writeIntermediate = writeIntermediate;
+      fusedFirst[first] = shape;
+      fusedSecond[second] = true;
+      shapes.push_back(shape);
+    };
+    for (const NormReluFusion &pair : found.forward)
+      add(pair.norm, pair.relu, FusedShape::NormRelu,
+          plan.steps[pair.norm].reads[0], pair.writeNormalized);
+    for (const ReluNormGradFusion &pair : found.backward)
+      add(pair.reluGrad, pair.normGrad, FusedShape::ReluNormGrad,
+          plan.steps[pair.normGrad].reads[1], pair.writeGradient);
+    if (!shapes.empty())
+      fused = std::make_unique<FusedModule>(shapes, KernelCache());
+  }
+
+  /// The fused kernel that runs step `index` and the one after it.
+  std::function<void()> fusedKernel(int index, const FusedShape &shape) {
+    const Step &first = plan.steps[index], &second = plan.steps[index + 1];
+    cudaStream_t s = stream;
+    const FusedModule *module = fused.get();
+    if (shape.kind == FusedShape::NormRelu) {
+      // batch_norm(x, weight, bias) -> (y, mean, variance); relu(y) -> r
+      DeviceMap x = map(first.reads[0]), y = map(first.writes[0]),
+                r = map(second.writes[0]);
+      float *weight = pointer(first.reads[1]), *bias = pointer(first.reads[2]);
+      float *mean = pointer(first.writes[1]),
+            *variance = pointer(first.writes[2]);
+      double epsilon = first.attributes.epsilon;
+      return [=] {
+        module->normRelu(shape, x, weight, bias, y, r, mean, variance, epsilon,
+                         s);
+      };
+    }
+    // relu_grad(dr, r) -> dy; batch_norm_grad(dy, x, weight, mean, variance)
+    // -> (dx, weightGrad, biasGrad)
+    DeviceMap dr = map(first.reads[0]), r = map(first.reads[1]),
+              dy = map(first.writes[0]);
+    DeviceMap x = map(second.reads[1]), dx = map(second.writes[0]);
+    float *weight = pointer(second.reads[2]), *mean = pointer(second.reads[3]),
+          *variance = pointer(second.reads[4]);
+    float *weightGrad = pointer(second.writes[1]),
+          *biasGrad = pointer(second.writes[2]);
+    double epsilon = second.attributes.epsilon;
+    return [=] {
+      module->reluNormGrad(shape, dr, r, x, weight, mean, variance, dx,
+                           weightGrad, biasGrad, dy, epsilon, s);
+    };
   }
 
   /// One GPU per local rank, and an NCCL communicator over the job's ranks
@@ -658,6 +746,11 @@ private:
   std::vector<std::vector<int>> waitsBefore;
   std::unique_ptr<PlanBinding> binding;
   std::unique_ptr<cuda::DeviceMemory> memory;
+  // Fused pairs: the kernel bound to each pair's first step, and which
+  // steps are second (their work runs with the first).
+  std::unique_ptr<FusedModule> fused;
+  std::vector<std::optional<FusedShape>> fusedFirst;
+  std::vector<bool> fusedSecond;
   PeakTracker tracker;
 };
 

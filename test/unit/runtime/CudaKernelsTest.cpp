@@ -10,6 +10,7 @@
 
 #include "runtime/backend/Backend.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cuda/FusedModule.h"
 #include "runtime/cuda/Kernels.h"
 
 #include <gtest/gtest.h>
@@ -239,3 +240,63 @@ TEST(CudaConformance, LossAndSgd) {
 }
 
 } // namespace
+
+// The NVRTC-compiled fused kernels (runtime/cuda/FusedModule.h) against the
+// separate kernels they replace: the same arithmetic, so the same bits.
+TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
+  REQUIRE_GPU();
+  std::string directory = ::testing::TempDir() + "densenet-fused-kernels";
+  gpu::KernelCache cache(directory);
+  for (bool write : {false, true}) {
+    SCOPED_TRACE(write ? "writing the intermediate" : "skipping it");
+    gpu::FusedShape forward{gpu::FusedShape::NormRelu, kSlice.n,
+                            kSlice.h * kSlice.w, write};
+    gpu::FusedShape backward{gpu::FusedShape::ReluNormGrad, kSlice.n,
+                             kSlice.h * kSlice.w, write};
+    gpu::FusedModule module({forward, backward}, cache);
+
+    Twin x(kSlice.rootElements(), 1), weight(kSlice.c, 5, 0.5, 1.5),
+        bias(kSlice.c, 6);
+    Twin y(kSlice.rootElements(), 2), r(kSlice.rootElements(), 3),
+        mean(kSlice.c, 7), variance(kSlice.c, 8);
+    Twin fy(kSlice.rootElements(), 2), fr(kSlice.rootElements(), 3),
+        fmean(kSlice.c, 9), fvariance(kSlice.c, 10);
+    gpu::batchNormForward(kSlice.device(x), weight.device, bias.device,
+                          kSlice.device(y), mean.device, variance.device, 1e-5,
+                          nullptr);
+    gpu::relu(kSlice.device(y), kSlice.device(r), nullptr);
+    module.normRelu(forward, kSlice.device(x), weight.device, bias.device,
+                    kSlice.device(fy), kSlice.device(fr), fmean.device,
+                    fvariance.device, 1e-5, nullptr);
+    EXPECT_EQ(r.download(), fr.download());
+    EXPECT_EQ(mean.download(), fmean.download());
+    EXPECT_EQ(variance.download(), fvariance.download());
+    if (write)
+      EXPECT_EQ(y.download(), fy.download());
+    else
+      EXPECT_EQ(fy.host, fy.download()); // untouched
+
+    Twin dr(kSlice.rootElements(), 11), dy(kSlice.rootElements(), 12),
+        dx(kSlice.rootElements(), 13), weightGrad(kSlice.c, 14),
+        biasGrad(kSlice.c, 15);
+    Twin fdy(kSlice.rootElements(), 12), fdx(kSlice.rootElements(), 13),
+        fweightGrad(kSlice.c, 16), fbiasGrad(kSlice.c, 17);
+    gpu::reluBackward(kSlice.device(dr), kSlice.device(r), kSlice.device(dy),
+                      nullptr);
+    gpu::batchNormBackward(kSlice.device(dy), kSlice.device(x), weight.device,
+                           mean.device, variance.device, kSlice.device(dx),
+                           weightGrad.device, biasGrad.device, 1e-5, nullptr);
+    module.reluNormGrad(backward, kSlice.device(dr), kSlice.device(r),
+                        kSlice.device(x), weight.device, mean.device,
+                        variance.device, kSlice.device(fdx),
+                        fweightGrad.device, fbiasGrad.device,
+                        kSlice.device(fdy), 1e-5, nullptr);
+    EXPECT_EQ(dx.download(), fdx.download());
+    EXPECT_EQ(weightGrad.download(), fweightGrad.download());
+    EXPECT_EQ(biasGrad.download(), fbiasGrad.download());
+    if (write)
+      EXPECT_EQ(dy.download(), fdy.download());
+    else
+      EXPECT_EQ(fdy.host, fdy.download());
+  }
+}

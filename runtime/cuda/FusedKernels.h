@@ -1,0 +1,69 @@
+//===- FusedKernels.h - CUDA source of the plan's fused kernels -*- C++ -*-===//
+//
+// The fused pairs of runtime/backend/Fusion.h as CUDA C++ for NVRTC
+// (runtime/cuda/Jit.h), specialized for the plan's shapes: the batch size
+// and the plane (h * w) are compile-time constants, so the index arithmetic
+// of every element (image and pixel of a flat index) divides by constants.
+// The arithmetic is that of Kernels.cu's batch-norm, ReLU and gradient
+// kernels, operation for operation, so a fused plan computes the same bits
+// as an unfused one. One block per channel, kFusedThreads threads, fixed
+// reduction order, as there.
+//
+// Plain host C++: generating the source needs no GPU (tests compile it
+// with NVRTC on machines without one).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_RUNTIME_CUDA_FUSEDKERNELS_H
+#define DENSENET_RUNTIME_CUDA_FUSEDKERNELS_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace densenet::runtime::cuda {
+
+constexpr int kFusedThreads = 256;
+
+/// What a fused kernel is specialized for. Map strides stay arguments:
+/// they differ from layer to layer, the batch and the plane do not.
+struct FusedShape {
+  enum Kind { NormRelu, ReluNormGrad } kind = NormRelu;
+  int64_t batch = 0, plane = 0;
+  /// Also write the intermediate map (normalized output, or the gradient
+  /// the ReLU passes back), because another step reads it.
+  bool writeIntermediate = false;
+
+  /// The kernel's name in the generated source.
+  std::string name() const;
+  bool operator==(const FusedShape &other) const {
+    return kind == other.kind && batch == other.batch &&
+           plane == other.plane && writeIntermediate == other.writeIntermediate;
+  }
+};
+
+/// One translation unit defining a kernel for each shape (duplicates
+/// once). The signatures:
+///
+///   norm_relu_*(const float *input, long long inputStride,
+///               const float *weight, const float *bias,
+///               float *normalized, long long normalizedStride,
+///               float *rectified, long long rectifiedStride,
+///               float *mean, float *variance, double epsilon)
+///   relu_norm_grad_*(const float *rectifiedGrad, long long rectifiedGradStride,
+///                    const float *rectified, long long rectifiedStride,
+///                    const float *input, long long inputStride,
+///                    const float *weight, const float *mean,
+///                    const float *variance,
+///                    float *inputGrad, long long inputGradStride,
+///                    float *weightGrad, float *biasGrad,
+///                    float *normalizedGrad, long long normalizedGradStride,
+///                    double epsilon)
+///
+/// Every map pointer is the map's data (channel 0 of image 0); a stride is
+/// the map's imageStride in elements. Launch with one block per channel.
+std::string fusedKernelSource(const std::vector<FusedShape> &shapes);
+
+} // namespace densenet::runtime::cuda
+
+#endif // DENSENET_RUNTIME_CUDA_FUSEDKERNELS_H

@@ -1,0 +1,81 @@
+//===- FusedModule.cpp - The plan's fused kernels, loaded -----------------===//
+
+#include "runtime/cuda/FusedModule.h"
+
+#include "runtime/cuda/CudaCheck.h"
+
+using namespace densenet::runtime;
+using namespace densenet::runtime::cuda;
+
+FusedModule::FusedModule(const std::vector<FusedShape> &shapes,
+                         const KernelCache &cache) {
+  int device = 0, major = 0, minor = 0;
+  DENSENET_CHECK(cudaGetDevice(&device));
+  DENSENET_CHECK(cudaDeviceGetAttribute(
+      &major, cudaDevAttrComputeCapabilityMajor, device));
+  DENSENET_CHECK(cudaDeviceGetAttribute(
+      &minor, cudaDevAttrComputeCapabilityMinor, device));
+  image = cache.compile(fusedKernelSource(shapes), major * 10 + minor);
+  DENSENET_CHECK(cudaLibraryLoadData(&library, image.image.data(), nullptr,
+                                     nullptr, 0, nullptr, nullptr, 0));
+  for (const FusedShape &shape : shapes) {
+    std::string name = shape.name();
+    if (kernels.count(name))
+      continue;
+    cudaKernel_t handle = nullptr;
+    DENSENET_CHECK(cudaLibraryGetKernel(&handle, library, name.c_str()));
+    kernels[name] = handle;
+  }
+}
+
+FusedModule::~FusedModule() {
+  if (library)
+    cudaLibraryUnload(library);
+}
+
+const void *FusedModule::kernel(const FusedShape &shape) const {
+  auto found = kernels.find(shape.name());
+  if (found == kernels.end())
+    throw PlanError("internal error: no fused kernel " + shape.name());
+  // cudaLaunchKernel takes a cudaKernel_t in place of a function address.
+  return reinterpret_cast<const void *>(found->second);
+}
+
+void FusedModule::normRelu(const FusedShape &shape, const DeviceMap &input,
+                           const float *weight, const float *bias,
+                           const DeviceMap &normalized,
+                           const DeviceMap &rectified, float *mean,
+                           float *variance, double epsilon,
+                           cudaStream_t stream) const {
+  const float *x = input.data;
+  float *y = normalized.data, *r = rectified.data;
+  long long xStride = input.imageStride, yStride = normalized.imageStride,
+            rStride = rectified.imageStride;
+  void *arguments[] = {&x,    &xStride, &weight, &bias,     &y,      &yStride,
+                       &r,    &rStride, &mean,   &variance, &epsilon};
+  DENSENET_CHECK(cudaLaunchKernel(kernel(shape), dim3(unsigned(input.c)),
+                                  dim3(kFusedThreads), arguments, 0, stream));
+}
+
+void FusedModule::reluNormGrad(const FusedShape &shape,
+                               const DeviceMap &rectifiedGrad,
+                               const DeviceMap &rectified,
+                               const DeviceMap &input, const float *weight,
+                               const float *mean, const float *variance,
+                               const DeviceMap &inputGrad, float *weightGrad,
+                               float *biasGrad,
+                               const DeviceMap &normalizedGrad, double epsilon,
+                               cudaStream_t stream) const {
+  const float *dr = rectifiedGrad.data, *r = rectified.data, *x = input.data;
+  float *dx = inputGrad.data, *dy = normalizedGrad.data;
+  long long drStride = rectifiedGrad.imageStride,
+            rStride = rectified.imageStride, xStride = input.imageStride,
+            dxStride = inputGrad.imageStride,
+            dyStride = normalizedGrad.imageStride;
+  void *arguments[] = {&dr,     &drStride, &r,          &rStride,
+                       &x,      &xStride,  &weight,     &mean,
+                       &variance, &dx,     &dxStride,   &weightGrad,
+                       &biasGrad, &dy,     &dyStride,   &epsilon};
+  DENSENET_CHECK(cudaLaunchKernel(kernel(shape), dim3(unsigned(input.c)),
+                                  dim3(kFusedThreads), arguments, 0, stream));
+}

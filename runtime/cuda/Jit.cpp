@@ -1,0 +1,156 @@
+//===- Jit.cpp - NVRTC compilation with an on-disk cache ------------------===//
+
+#include "runtime/cuda/Jit.h"
+
+#include "format/PlanChecksum.h"
+#include "runtime/plan/Plan.h"
+
+#include <nvrtc.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+#include <vector>
+
+using namespace densenet::runtime;
+using namespace densenet::runtime::cuda;
+
+namespace {
+
+void check(nvrtcResult result, const char *call) {
+  if (result != NVRTC_SUCCESS)
+    throw PlanError(std::string("NVRTC: ") + call + " failed: " +
+                    nvrtcGetErrorString(result));
+}
+
+std::vector<std::string> optionsFor(int architecture) {
+  // -arch=sm_XY makes NVRTC emit a cubin for exactly that GPU. The rest
+  // keeps the arithmetic as nvcc compiles Kernels.cu (fused multiply-add
+  // on, IEEE division and square root), so fused and unfused kernels agree.
+  return {"--gpu-architecture=sm_" + std::to_string(architecture),
+          "--std=c++17", "--fmad=true", "--prec-div=true", "--prec-sqrt=true"};
+}
+
+bool isCubin(const std::string &image) {
+  return image.size() > 4 && image.compare(0, 4, "\x7f"
+                                                  "ELF") == 0;
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return {};
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+/// Writes `image` to `path` through a temporary file and a rename; false
+/// (and nothing left behind) when the directory cannot take it.
+bool writeAtomically(const std::string &path, const std::string &image) {
+  std::error_code error;
+  std::filesystem::create_directories(
+      std::filesystem::path(path).parent_path(), error);
+  if (error)
+    return false;
+  std::string temporary = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out)
+      return false;
+    out.write(image.data(), static_cast<std::streamsize>(image.size()));
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(temporary, error);
+      return false;
+    }
+  }
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    std::filesystem::remove(temporary, error);
+    return false;
+  }
+  return true;
+}
+
+std::string compileWithNvrtc(const std::string &source,
+                             const std::vector<std::string> &options) {
+  nvrtcProgram program = nullptr;
+  check(nvrtcCreateProgram(&program, source.c_str(), "densenet_fused.cu", 0,
+                           nullptr, nullptr),
+        "nvrtcCreateProgram");
+  std::vector<const char *> arguments;
+  for (const std::string &option : options)
+    arguments.push_back(option.c_str());
+  nvrtcResult compiled = nvrtcCompileProgram(
+      program, static_cast<int>(arguments.size()), arguments.data());
+  if (compiled != NVRTC_SUCCESS) {
+    size_t size = 0;
+    nvrtcGetProgramLogSize(program, &size);
+    std::string log(size, '\0');
+    if (size > 0)
+      nvrtcGetProgramLog(program, log.data());
+    nvrtcDestroyProgram(&program);
+    throw PlanError("NVRTC could not compile the generated kernels (" +
+                    std::string(nvrtcGetErrorString(compiled)) + "):\n" + log);
+  }
+  size_t size = 0;
+  check(nvrtcGetCUBINSize(program, &size), "nvrtcGetCUBINSize");
+  std::string image(size, '\0');
+  check(nvrtcGetCUBIN(program, image.data()), "nvrtcGetCUBIN");
+  nvrtcDestroyProgram(&program);
+  return image;
+}
+
+} // namespace
+
+std::string densenet::runtime::cuda::nvrtcVersionText() {
+  int major = 0, minor = 0;
+  check(nvrtcVersion(&major, &minor), "nvrtcVersion");
+  return "NVRTC " + std::to_string(major) + "." + std::to_string(minor);
+}
+
+KernelCache::KernelCache(std::string directory)
+    : root(directory.empty() ? defaultDirectory() : std::move(directory)) {}
+
+std::string KernelCache::defaultDirectory() {
+  if (const char *explicitDirectory = std::getenv("DENSENET_KERNEL_CACHE"))
+    return explicitDirectory;
+  if (const char *xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return std::string(xdg) + "/densenet/kernels";
+  if (const char *home = std::getenv("HOME"); home && *home)
+    return std::string(home) + "/.cache/densenet/kernels";
+  return {};
+}
+
+CompiledKernels KernelCache::compile(const std::string &source,
+                                     int architecture) const {
+  std::vector<std::string> options = optionsFor(architecture);
+  std::string key = nvrtcVersionText() + "\n";
+  for (const std::string &option : options)
+    key += option + "\n";
+  key += source;
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.cubin",
+                static_cast<unsigned long long>(format::fnv1a64(key)));
+
+  CompiledKernels result;
+  if (!root.empty()) {
+    result.cachePath = root + "/" + name;
+    std::string cached = readFile(result.cachePath);
+    if (isCubin(cached)) {
+      result.image = std::move(cached);
+      result.fromCache = true;
+      return result;
+    }
+  }
+  result.image = compileWithNvrtc(source, options);
+  if (!result.cachePath.empty() &&
+      !writeAtomically(result.cachePath, result.image))
+    result.cachePath.clear(); // compiled for this run only
+  return result;
+}

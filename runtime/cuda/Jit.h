@@ -1,0 +1,55 @@
+//===- Jit.h - NVRTC compilation with an on-disk cache ----------*- C++ -*-===//
+//
+// densenet-run compiles the kernels it generates for a plan (FusedKernels.h)
+// with NVRTC when it loads the plan, to a cubin for the GPU it runs on.
+// Compiling takes seconds, so results are kept in a directory, named by a
+// hash of everything that determines them (the source, the architecture,
+// the options, NVRTC's version): the same plan on the same machine compiles
+// once. An entry is written to a temporary file and renamed, so a reader
+// never sees half of one; an entry that is not a cubin (a truncated file, a
+// stray one) is compiled again and replaced. A cache directory that cannot
+// be written is not an error: the kernels are compiled for this run only.
+//
+// NVRTC needs no GPU, so all of this is tested on machines without one.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef DENSENET_RUNTIME_CUDA_JIT_H
+#define DENSENET_RUNTIME_CUDA_JIT_H
+
+#include <string>
+
+namespace densenet::runtime::cuda {
+
+struct CompiledKernels {
+  std::string image;       // the cubin
+  bool fromCache = false;  // read from the cache directory
+  std::string cachePath;   // where it is (or would be) kept; empty: none
+};
+
+class KernelCache {
+public:
+  /// `directory` empty: defaultDirectory().
+  explicit KernelCache(std::string directory = "");
+
+  /// $DENSENET_KERNEL_CACHE, else $XDG_CACHE_HOME/densenet/kernels, else
+  /// $HOME/.cache/densenet/kernels; empty (no cache) when none is set.
+  static std::string defaultDirectory();
+
+  /// The cubin of `source` for compute capability `architecture` (90 for
+  /// sm_90). Throws PlanError with NVRTC's log when the source does not
+  /// compile.
+  CompiledKernels compile(const std::string &source, int architecture) const;
+
+  const std::string &directory() const { return root; }
+
+private:
+  std::string root;
+};
+
+/// "NVRTC 13.0", for messages and the cache key.
+std::string nvrtcVersionText();
+
+} // namespace densenet::runtime::cuda
+
+#endif // DENSENET_RUNTIME_CUDA_JIT_H

@@ -1,0 +1,144 @@
+//===- JitTest.cpp - Generated kernels compile; the cache keeps them ------===//
+//
+// NVRTC compiles without a GPU, so these run on every machine with the CUDA
+// toolkit: the generated source of every fused kernel kind compiles for
+// sm_90, and the on-disk cache hits, misses, heals and degrades as
+// runtime/cuda/Jit.h says.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/cuda/FusedKernels.h"
+#include "runtime/cuda/Jit.h"
+#include "runtime/plan/Plan.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+namespace gpu = densenet::runtime::cuda;
+using densenet::runtime::PlanError;
+
+namespace {
+
+std::vector<gpu::FusedShape> someShapes() {
+  std::vector<gpu::FusedShape> shapes;
+  for (auto kind : {gpu::FusedShape::NormRelu, gpu::FusedShape::ReluNormGrad})
+    for (bool write : {false, true}) {
+      gpu::FusedShape shape;
+      shape.kind = kind;
+      shape.batch = 64;
+      shape.plane = 32 * 32;
+      shape.writeIntermediate = write;
+      shapes.push_back(shape);
+    }
+  return shapes;
+}
+
+/// A fresh directory under the test's temporary directory.
+std::string freshDirectory(const std::string &name) {
+  std::string path = std::filesystem::temp_directory_path().string() +
+                     "/densenet-jit-" + name + "-" + std::to_string(getpid());
+  std::filesystem::remove_all(path);
+  return path;
+}
+
+bool isCubin(const std::string &image) {
+  return image.size() > 4 && image.substr(0, 4) == "\x7f"
+                                                   "ELF";
+}
+
+TEST(Jit, SourceDefinesEachShapeOnce) {
+  std::vector<gpu::FusedShape> shapes = someShapes();
+  shapes.push_back(shapes[0]); // a duplicate
+  std::string source = gpu::fusedKernelSource(shapes);
+  for (const gpu::FusedShape &shape : someShapes()) {
+    std::string head = "\n" + shape.name() + "(";
+    size_t first = source.find(head);
+    ASSERT_NE(first, std::string::npos) << shape.name();
+    EXPECT_EQ(source.find(head, first + 1), std::string::npos) << shape.name();
+  }
+  EXPECT_NE(source.find("kCount = 64LL * kPlane"), std::string::npos);
+  EXPECT_NE(source.find("kPlane = 1024"), std::string::npos);
+}
+
+TEST(Jit, GeneratedKernelsCompileAndTheCacheKeepsThem) {
+  std::string directory = freshDirectory("cache");
+  gpu::KernelCache cache(directory);
+  std::string source = gpu::fusedKernelSource(someShapes());
+
+  gpu::CompiledKernels first = cache.compile(source, 90);
+  EXPECT_TRUE(isCubin(first.image));
+  EXPECT_FALSE(first.fromCache);
+  ASSERT_FALSE(first.cachePath.empty());
+  EXPECT_TRUE(std::filesystem::exists(first.cachePath));
+  // Nothing but the entry: no temporary file left behind.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(directory),
+                          std::filesystem::directory_iterator()),
+            1);
+
+  gpu::CompiledKernels second = cache.compile(source, 90);
+  EXPECT_TRUE(second.fromCache);
+  EXPECT_EQ(second.image, first.image);
+  EXPECT_EQ(second.cachePath, first.cachePath);
+
+  // Another architecture or source is another entry.
+  gpu::CompiledKernels other = cache.compile(source, 80);
+  EXPECT_FALSE(other.fromCache);
+  EXPECT_NE(other.cachePath, first.cachePath);
+  EXPECT_TRUE(isCubin(other.image));
+
+  // A damaged entry is compiled again and replaced.
+  {
+    std::ofstream damage(first.cachePath, std::ios::trunc);
+    damage << "not a cubin";
+  }
+  gpu::CompiledKernels healed = cache.compile(source, 90);
+  EXPECT_FALSE(healed.fromCache);
+  EXPECT_EQ(healed.image, first.image);
+  gpu::CompiledKernels again = cache.compile(source, 90);
+  EXPECT_TRUE(again.fromCache);
+  std::filesystem::remove_all(directory);
+}
+
+TEST(Jit, AnUnwritableCacheStillCompiles) {
+  // The "directory" is a file, so nothing can be created under it.
+  std::string blocker = freshDirectory("blocker");
+  { std::ofstream file(blocker); }
+  gpu::KernelCache cache(blocker + "/kernels");
+  gpu::CompiledKernels result =
+      cache.compile(gpu::fusedKernelSource(someShapes()), 90);
+  EXPECT_TRUE(isCubin(result.image));
+  EXPECT_FALSE(result.fromCache);
+  EXPECT_TRUE(result.cachePath.empty());
+  std::filesystem::remove(blocker);
+}
+
+TEST(Jit, CompileErrorsCarryNvrtcsLog) {
+  gpu::KernelCache cache(freshDirectory("errors"));
+  try {
+    cache.compile("extern \"C\" __global__ void broken() { undeclared(); }",
+                  90);
+    FAIL() << "a broken source compiled";
+  } catch (const PlanError &error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("NVRTC could not compile"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("undeclared"), std::string::npos) << message;
+  }
+}
+
+TEST(Jit, DefaultDirectoryFollowsTheEnvironment) {
+  setenv("DENSENET_KERNEL_CACHE", "/somewhere/kernels", 1);
+  EXPECT_EQ(gpu::KernelCache::defaultDirectory(), "/somewhere/kernels");
+  unsetenv("DENSENET_KERNEL_CACHE");
+  setenv("XDG_CACHE_HOME", "/xdg", 1);
+  EXPECT_EQ(gpu::KernelCache::defaultDirectory(), "/xdg/densenet/kernels");
+  unsetenv("XDG_CACHE_HOME");
+  setenv("HOME", "/home/user", 1);
+  EXPECT_EQ(gpu::KernelCache::defaultDirectory(),
+            "/home/user/.cache/densenet/kernels");
+}
+
+} // namespace
