@@ -4,7 +4,9 @@
     bench/readme_results.py
 
 Reads bench/plan_quality/results (growth exponents, largest batches),
-bench/cpu_step/results/cpu_step.csv and bench/accuracy/results and replaces
+bench/cpu_step/results/cpu_step.csv, bench/accuracy/results and, when a GPU
+run was copied there, bench/gpu/results/gpu-results.md (written by
+scripts/gpu-check.sh through scripts/gpu_results.py), and replaces
 the text between `<!-- results:begin -->` and `<!-- results:end -->` in
 README.md. Every number it writes comes from those files, which the
 benchmarks wrote; bench/run.sh runs them all and then this script.
@@ -84,6 +86,17 @@ def main():
             "![Fashion-MNIST](bench/accuracy/results/fashion-mnist.svg)", "",
             "Details: [bench/accuracy/results/fashion-mnist.md](bench/accuracy/results/fashion-mnist.md); "
             "the CIFAR-10 recipe for a GPU: [bench/accuracy/README.md](bench/accuracy/README.md).", ""]
+
+    # GPU: what scripts/gpu-check.sh measured, once a run has been copied in.
+    gpu_table = os.path.join(ROOT, "bench/gpu/results/gpu-results.md")
+    out += ["### On the GPU (densenet-run vs PyTorch, measured)", ""]
+    if os.path.exists(gpu_table):
+        lines = open(gpu_table).read().splitlines()
+        out += [line for line in lines if not line.startswith("# ")] + [""]
+    else:
+        out += ["No GPU run yet: `scripts/gpu-check.sh` measures images/s and peak device "
+                "memory against PyTorch's DenseNet-121 on a GPU machine and writes "
+                "`gpu-results.md`; copied to `bench/gpu/results/`, it appears here.", ""]
 
     readme_path = os.path.join(ROOT, "README.md")
     readme = open(readme_path).read()

@@ -49,6 +49,11 @@ if [ "${1:-}" = "--prepare" ]; then
   # The NCCL all-reduce path with one rank (no MPI there): must change no bit.
   "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 --bucket-size 4MiB \
     -o .gpu/plans/bc100-nccl.json
+  # The largest DenseNet-121 batch in 12 GB, without and with recomputation.
+  "$densenetc" --target h200 --model densenet121 --batch-size 64 --mem-budget 12GB --emit report \
+    -o /dev/null | sed -n 's/^largest batch *\([0-9]*\) with no recompute, \([0-9]*\) with this policy/{"keep": \1, "optimal": \2}/p' \
+    > .gpu/plans/largest.json
+  grep -q optimal .gpu/plans/largest.json
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
   du -sh .gpu
   echo "gpu-check.sh: .gpu prepared; carry it: run(command='bash scripts/gpu-check.sh', carry=['.gpu'])"
@@ -127,6 +132,13 @@ log "PyTorch torchvision DenseNet-121 b64 (same GPU)"
 timeout 240 python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --json "$out/torch.json" \
   > "$out/torch.log" 2>&1 || status=1
 tee -a "$out/summary.txt" < "$out/torch.log"
+
+log "results: gpu-results.json and gpu-results.md (copy them to bench/gpu/results/)"
+python3 scripts/gpu_results.py "$out" --run bc100=.gpu/plans/bc100.json \
+  --run d121-keep=.gpu/plans/d121-keep.json --run d121-min=.gpu/plans/d121-min.json \
+  --run d121-keep-unfused=.gpu/plans/d121-keep.json --torch "$out/torch.json" \
+  --largest .gpu/plans/largest.json >> "$out/summary.txt" 2>&1 || status=1
+tail -20 "$out/summary.txt"
 
 log "done (status $status)"
 exit $status
