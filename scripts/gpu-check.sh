@@ -129,7 +129,8 @@ rm -f "$out"/fusion*.safetensors
 DENSENET_FUSION=0 run_plan d121-keep-unfused .gpu/plans/d121-keep.json 100
 
 log "PyTorch torchvision DenseNet-121 b64 (same GPU)"
-timeout 240 python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --json "$out/torch.json" \
+timeout 360 python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --largest-in 12e9 \
+  --json "$out/torch.json" \
   > "$out/torch.log" 2>&1 || status=1
 tee -a "$out/summary.txt" < "$out/torch.log"
 

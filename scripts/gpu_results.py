@@ -12,7 +12,8 @@ bench/gpu/torch_step.py. Writes OUT_DIR/gpu-results.json and
 OUT_DIR/gpu-results.md: images/s and peak device memory side by side, each
 run's time relative to PyTorch's default (memory_efficient=False, NCHW, f32)
 at the same batch, and the largest batch of DenseNet-121 each fits in 12 GB
-where known (ours: densenetc's plans, from --largest).
+(ours: densenetc's plans, from --largest; PyTorch's: measured by
+torch_step.py --largest-in).
 
 bench/readme_results.py puts gpu-results.md into the README when it is
 copied to bench/gpu/results/.
@@ -69,7 +70,7 @@ def peers(torch_path):
             "allocated_peak_bytes": r["peak_allocated_bytes"],
             "default": not r["memory_efficient"] and not r["channels_last"] and not r["amp"],
         })
-    return data.get("gpu"), data.get("torch"), rows
+    return data.get("gpu"), data.get("torch"), rows, data.get("largest_batch") or {}
 
 
 def mib(value):
@@ -93,9 +94,10 @@ def main():
         except (OSError, ValueError, KeyError) as error:
             missing.append(f"{name}: {error}")
     gpu = torch_version = None
+    torch_largest = {}
     if args.torch:
         try:
-            gpu, torch_version, torch_rows = peers(args.torch)
+            gpu, torch_version, torch_rows, torch_largest = peers(args.torch)
             rows += torch_rows
         except (OSError, ValueError, KeyError) as error:
             missing.append(f"PyTorch: {error}")
@@ -111,7 +113,8 @@ def main():
                                 if base else None)
 
     result = {"gpu": gpu, "torch": torch_version, "rows": rows,
-              "largest_batch_12GB": largest, "missing": missing}
+              "largest_batch_12GB": largest, "torch_largest_batch_12GB": torch_largest,
+              "missing": missing}
     with open(os.path.join(args.out_dir, "gpu-results.json"), "w") as f:
         json.dump(result, f, indent=1)
 
@@ -131,9 +134,15 @@ def main():
            "NCHW, f32) at the same model and batch; lower is faster. Peak device memory: "
            "ours is the process's (NVML, else the cudaMemGetInfo difference), PyTorch's "
            "what its allocator reserved (torch.cuda.max_memory_reserved)."]
-    if largest:
-        md += ["", "Largest DenseNet-121 batch in 12 GB (densenetc's plans, `h200` "
-               "profile): " + ", ".join(f"{k} {v}" for k, v in largest.items()) + "."]
+    if largest or torch_largest:
+        md += ["", "Largest DenseNet-121 batch in 12 GB: " + "; ".join(
+            [f"densenet-run {k} {v} (densenetc's plans, `h200` profile)"
+             for k, v in (largest or {}).items()] +
+            [f"PyTorch {k} {v} (allocator capped at 12 GB, measured)"
+             for k, v in torch_largest.items()]) +
+            ". Ours counts the profile's reserve for the CUDA context and libraries "
+            "within the 12 GB; PyTorch's cap covers its allocator only, so the "
+            "comparison favours PyTorch."]
     if missing:
         md += ["", "Missing: " + "; ".join(missing) + "."]
     with open(os.path.join(args.out_dir, "gpu-results.md"), "w") as f:

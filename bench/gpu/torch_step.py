@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times PyTorch's torchvision DenseNet-121 training steps on the GPU.
 
-    torch_step.py --batch-size 64 --steps 30 [--json FILE]
+    torch_step.py --batch-size 64 --steps 30 [--json FILE] [--largest-in 12e9]
 
 The peers densenet-run is measured against in scripts/gpu-check.sh: for
 each configuration (memory_efficient False and True, each in NCHW f32, in
@@ -9,6 +9,12 @@ channels-last f32, and with AMP bf16 autocast), SGD steps (momentum 0.9,
 weight decay 1e-4) on random 224x224 data, and one line with the median step
 time after 5 warm-up steps, images/s, and the peak device memory PyTorch's
 allocator held (torch.cuda.max_memory_allocated) and reserved.
+
+With --largest-in BYTES, also the largest batch of each memory_efficient
+setting (NCHW, f32) whose training step runs with PyTorch's allocator capped
+at BYTES of the device (torch.cuda.set_per_process_memory_fraction): doubling
+from the batch size, then bisection; a batch fits if two steps run without
+running out of memory.
 """
 
 import argparse
@@ -53,12 +59,49 @@ def measure(batch, steps, memory_efficient, channels_last, amp):
     return result
 
 
+def fits(batch, memory_efficient):
+    """Whether two training steps of `batch` run within the memory cap."""
+    model = optimizer = images = labels = None
+    try:
+        torch.manual_seed(0)
+        model = torchvision.models.densenet121(memory_efficient=memory_efficient).cuda()
+        images = torch.randn(batch, 3, 224, 224, device="cuda")
+        labels = torch.randint(0, 1000, (batch,), device="cuda")
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                                    weight_decay=1e-4)
+        for _ in range(2):
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+        torch.cuda.synchronize()
+        return True
+    except torch.cuda.OutOfMemoryError:
+        return False
+    finally:
+        del model, optimizer, images, labels
+        torch.cuda.empty_cache()
+
+
+def largest_batch(start, memory_efficient):
+    low, high = 0, start
+    while fits(high, memory_efficient):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fits(middle, memory_efficient):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--json")
+    parser.add_argument("--largest-in", type=float, metavar="BYTES")
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
     results = []
@@ -70,9 +113,19 @@ def main():
                   f"channels_last={channels_last} amp={amp}: {r['images_per_second']:.0f} img/s, "
                   f"peak {r['peak_allocated_bytes'] / 2**20:.0f} MiB allocated, "
                   f"{r['peak_reserved_bytes'] / 2**20:.0f} MiB reserved", flush=True)
+    largest = {}
+    if args.largest_in:
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.largest_in / total))
+        for memory_efficient in (False, True):
+            key = f"memory_efficient={memory_efficient}"
+            largest[key] = largest_batch(args.batch_size, memory_efficient)
+            print(f"torch densenet121 largest batch in {args.largest_in / 1e9:g} GB, "
+                  f"{key}: {largest[key]}", flush=True)
     if args.json:
         json.dump({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
-                   "results": results}, open(args.json, "w"), indent=1)
+                   "results": results, "largest_batch": largest,
+                   "largest_in_bytes": args.largest_in}, open(args.json, "w"), indent=1)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,13 @@ using namespace densenet;
 int main(int argc, char **argv) {
   runtime::TrainOptions options;
   CLI::App app{
-      "densenet-run: train a DenseNet on the CPU with a plan made by densenetc.\n"
+      "densenet-run: train a DenseNet with a plan made by densenetc, on the CPU\n"
+      "(oneDNN) or a GPU (CUDA, --device cuda).\n"
       "\n"
       "  densenetc --target cpu --model densenet-bc-100 --dataset fashion-mnist "
       "--mem-budget 300MB -o plan\n"
+      "  densenetc --target h200 --model densenet121 --mem-budget 12GB -o gpu-plan\n"
+      "  densenet-run gpu-plan --data cifar10 --device cuda\n"
       "  densenet-run plan --data fashion-mnist --epochs 2\n"
       "  densenet-run plan --data synthetic --steps 20 --save-weights "
       "w.safetensors\n"
