@@ -622,35 +622,27 @@ def compile_times(cfg, nb, reps):
     lo = mb
     hi, _ = min_budget(margs, "keep")
     budgets = [int(round(lo + (hi - lo) * i / (nb - 1))) for i in range(nb)] + [None]
-    for b in budgets:
-        walls, r = [], None
-        for _ in range(reps):
-            r = plan(margs, "optimal", b)
-            walls.append(r["compile_seconds"])
-        rows.append({"what": "plan (optimal)", "budget_bytes": b,
-                     "median_seconds": statistics.median(walls),
-                     "all_seconds": " ".join("%.3f" % w for w in walls),
-                     "recompute_pct_of_step": r["recompute_pct_of_step"],
-                     "proven_optimal": fmt_proof(r),
-                     "fragmentation": r["fragmentation"],
-                     "predicted_peak_bytes": r["predicted_peak_bytes"]})
-        log("compile budget %s: median %.3fs (proven %s)" % (
-            "unlimited" if b is None else "%.3f GB" % (b / GB),
-            statistics.median(walls), r["proven_optimal"]))
-    # The same budgets with the search run to a proof (one run each: it is
-    # the slow path, measured for its cost, not its spread).
-    for b in budgets:
-        r = plan(margs, "optimal", b, extra=["--prove-optimal"])
-        rows.append({"what": "plan (optimal, --prove-optimal)", "budget_bytes": b,
-                     "median_seconds": r["compile_seconds"],
-                     "all_seconds": "%.3f" % r["compile_seconds"],
-                     "recompute_pct_of_step": r["recompute_pct_of_step"],
-                     "proven_optimal": fmt_proof(r),
-                     "fragmentation": r["fragmentation"],
-                     "predicted_peak_bytes": r["predicted_peak_bytes"]})
-        log("compile budget %s with --prove-optimal: %.3fs (proven %s)" % (
-            "unlimited" if b is None else "%.3f GB" % (b / GB),
-            r["compile_seconds"], r["proven_optimal"]))
+    # Each budget with the default search (median of `reps`), then with the
+    # search run to a proof (one run each: the slow path, measured for its
+    # cost, not its spread).
+    for what, extra, runs in (("plan (optimal)", [], reps),
+                              ("plan (optimal, --prove-optimal)", ["--prove-optimal"], 1)):
+        for b in budgets:
+            walls, r = [], None
+            for _ in range(runs):
+                r = plan(margs, "optimal", b, extra=extra)
+                walls.append(r["compile_seconds"])
+            rows.append({"what": what, "budget_bytes": b,
+                         "median_seconds": statistics.median(walls),
+                         "all_seconds": " ".join("%.3f" % w for w in walls),
+                         "recompute_pct_of_step": r["recompute_pct_of_step"],
+                         "proven_optimal": fmt_proof(r),
+                         "fragmentation": r["fragmentation"],
+                         "predicted_peak_bytes": r["predicted_peak_bytes"]})
+            log("compile budget %s%s: median %.3fs (proven %s)" % (
+                "unlimited" if b is None else "%.3f GB" % (b / GB),
+                " " + " ".join(extra) if extra else "",
+                statistics.median(walls), r["proven_optimal"]))
     return rows
 
 
