@@ -9,7 +9,6 @@
 #include "compiler/plan/Solver.h"
 
 #include <algorithm>
-#include <array>
 #include <cassert>
 #include <cmath>
 #include <limits>
@@ -20,142 +19,29 @@ using namespace densenet::plan;
 
 namespace {
 
-/// One frontier entry: a partial choice up to some segment.
-struct State {
-  int64_t kept;     // bytes kept by the segments chosen so far
-  double cost;      // objective so far (seconds, or peak bytes)
-  int64_t peak;     // peak so far
-  int parent;       // index into the previous frontier
-  int option;       // option chosen for this segment
-};
-
-/// Min-peak: one state that keeps more and has no lower peak so far than
-/// another can never lead to a smaller peak, so only the Pareto frontier of
-/// (kept, peak) survives; it stays small because minimising the peak pushes
-/// every state towards keeping little.
-
-/// The order of the frontier: by kept bytes, then cost, then peak.
-bool frontierLess(const State &a, const State &b) {
-  if (a.kept != b.kept)
-    return a.kept < b.kept;
-  if (a.cost != b.cost)
-    return a.cost < b.cost;
-  return a.peak < b.peak;
-}
-
-/// Keeps the states no other state beats in both kept bytes and cost;
-/// among equal costs, the smaller peak. `runs` are the children of one
-/// option each; every run is sorted (a sorted frontier plus a constant), so
-/// one merge of their heads visits all children in order, in linear time.
-void paretoFront(const std::vector<std::vector<State>> &runs,
-                 std::vector<State> &front) {
-  front.clear();
-  std::vector<size_t> head(runs.size(), 0);
-  while (true) {
-    int pick = -1;
-    for (size_t o = 0; o < runs.size(); ++o)
-      if (head[o] < runs[o].size() &&
-          (pick < 0 || frontierLess(runs[o][head[o]], runs[pick][head[pick]])))
-        pick = static_cast<int>(o);
-    if (pick < 0)
-      return;
-    const State &state = runs[pick][head[pick]++];
-    if (front.empty() || state.cost < front.back().cost)
-      front.push_back(state);
-  }
-}
-
-/// Exact dynamic program over the Pareto frontier. Gives up (infeasible,
-/// `abandoned` set) when a frontier grows past `maxFrontier` states.
-template <typename CostOf, typename Prune>
-Solution solve(const std::vector<Segment> &segments, int64_t limit,
-               CostOf costOf, Prune prune, size_t maxFrontier = SIZE_MAX,
-               bool *abandoned = nullptr) {
-  // Per segment, how each frontier state was reached (its parent in the
-  // previous frontier and its option): all the walk back needs, at a fifth
-  // of a State's bytes.
-  struct Link {
-    int parent;
-    int option;
-  };
-  std::vector<std::vector<Link>> trail;
-  std::vector<State> current = {{0, 0.0, 0, -1, -1}}, next;
-  std::vector<std::vector<State>> runs; // reused: no page faults per segment
-  for (const Segment &segment : segments) {
-    assert(!segment.options.empty() && "a segment needs an option");
-    runs.resize(segment.options.size());
-    for (std::vector<State> &run : runs)
-      run.clear();
-    for (int o = 0; o < static_cast<int>(segment.options.size()); ++o) {
-      const SegmentOption &option = segment.options[o];
-      for (int s = 0; s < static_cast<int>(current.size()); ++s) {
-        const State &state = current[s];
-        int64_t peakHere = state.kept + option.peak;
-        if (peakHere > limit)
-          break; // the frontier is sorted by kept bytes
-        State child;
-        child.kept = state.kept + option.kept;
-        child.peak = std::max(state.peak, peakHere);
-        child.cost = costOf(state, option, child.peak);
-        child.parent = s;
-        child.option = o;
-        if (!prune(trail.size() + 1, child))
-          runs[o].push_back(child);
-      }
-    }
-    paretoFront(runs, next);
-    current.swap(next);
-    if (current.empty())
-      return Solution{};
-    if (current.size() > maxFrontier) {
-      if (abandoned)
-        *abandoned = true;
-      return Solution{};
-    }
-    std::vector<Link> links(current.size());
-    for (size_t i = 0; i < current.size(); ++i)
-      links[i] = {current[i].parent, current[i].option};
-    trail.push_back(std::move(links));
-  }
-  // The best final state, then its choices back to the first segment.
-  auto best = std::min_element(current.begin(), current.end(),
-                               [](const State &a, const State &b) {
-                                 if (a.cost != b.cost)
-                                   return a.cost < b.cost;
-                                 return a.peak < b.peak;
-                               });
-  Solution solution;
-  solution.feasible = true;
-  solution.peak = best->peak;
-  solution.choice.assign(segments.size(), 0);
-  // Walk back through the trail.
-  int index = static_cast<int>(best - current.begin());
-  for (int p = static_cast<int>(segments.size()) - 1; p >= 0; --p) {
-    const Link &link = trail[p][index];
-    solution.choice[p] = link.option;
-    index = link.parent;
-  }
-  for (int p = 0; p < static_cast<int>(segments.size()); ++p)
-    solution.seconds += segments[p].options[solution.choice[p]].seconds;
-  return solution;
-}
-
-} // namespace
-
-namespace {
-
-/// The exact least-time program over the Pareto frontier of (bytes kept,
-/// time), pruned by `suffix` bounds against `cutoff`, for segments of at
-/// most 4 options. Deep models keep up to a million states per segment, so
-/// frontiers are columns (no per-state record), the children of each option
-/// are made in one tight pass and merged, and the walk back keeps 4 bytes
-/// per state (parent index << 2 | option). Gives up (nullopt) past
-/// `maxStates` states in all; an infeasible solution means nothing beats
-/// the cutoff.
+/// The exact dynamic program over the Pareto frontier of (bytes kept,
+/// objective), for both solvers. A partial choice that keeps more bytes and
+/// has no smaller objective than another can never do better, so only the
+/// frontier survives: sorted by kept bytes, objective strictly falling.
+///
+/// Deep models keep up to a million states per segment, so frontiers are
+/// columns (no per-state record), the children of each option are made in
+/// one tight pass (a sorted frontier plus a constant stays sorted) and
+/// merged, and the walk back keeps 4 bytes per state (parent index above
+/// the option's bits).
+///
+/// `childCost(parentCost, option, childPeak)` is the objective: summed
+/// seconds, or the peak so far. A child whose objective plus the bound
+/// `suffix[p + 1][kept / unit]` on the rest reaches `cutoff` is never made
+/// (`suffix` empty: no bounds). Gives up (nullopt) past `maxStates` states
+/// in all; an infeasible solution means nothing beats the cutoff. Among
+/// equal objectives the smaller peak wins.
+template <typename ChildCost>
 std::optional<Solution>
-branchAndBound(const std::vector<Segment> &segments, int64_t limit,
-               int64_t unit, const std::vector<std::vector<float>> &suffix,
-               double cutoff, size_t maxStates) {
+frontierProgram(const std::vector<Segment> &segments, int64_t limit,
+                ChildCost childCost, int64_t unit,
+                const std::vector<std::vector<float>> &suffix, double cutoff,
+                size_t maxStates) {
   constexpr double kInfinite = std::numeric_limits<double>::infinity();
   constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
   // Columns with a size; the vectors only grow (resizing zero-fills).
@@ -174,6 +60,17 @@ branchAndBound(const std::vector<Segment> &segments, int64_t limit,
     }
   };
   size_t count = segments.size();
+  size_t mostOptions = 1;
+  for (const Segment &segment : segments) {
+    assert(!segment.options.empty() && "a segment needs an option");
+    mostOptions = std::max(mostOptions, segment.options.size());
+  }
+  // A link is parent << optionBits | option, in 32 bits.
+  unsigned optionBits = 0;
+  while ((size_t(1) << optionBits) < mostOptions)
+    ++optionBits;
+  size_t mostParents = size_t(1) << (32 - optionBits);
+  uint32_t optionMask = (uint32_t(1) << optionBits) - 1;
   size_t states = suffix.empty() ? 0 : suffix[0].size();
   // kept / unit, rounded down or one less at a boundary: the bound grows
   // with the bytes kept, so a smaller index only weakens it, and a
@@ -187,11 +84,13 @@ branchAndBound(const std::vector<Segment> &segments, int64_t limit,
   current.kept[0] = current.peak[0] = 0;
   current.cost[0] = 0;
   current.size = 1;
-  std::array<Frontier, 4> runs;
+  std::vector<Frontier> runs(mostOptions);
+  std::vector<size_t> head(mostOptions);
   for (size_t p = 0; p < count; ++p) {
     const std::vector<SegmentOption> &options = segments[p].options;
     size_t optionCount = options.size();
-    const float *bound = p + 1 == count ? nullptr : suffix[p + 1].data();
+    const float *bound =
+        p + 1 == count || suffix.empty() ? nullptr : suffix[p + 1].data();
     const int64_t *inKept = current.kept.data(), *inPeak = current.peak.data();
     const double *inCost = current.cost.data();
     for (size_t o = 0; o < optionCount; ++o) {
@@ -207,34 +106,34 @@ branchAndBound(const std::vector<Segment> &segments, int64_t limit,
         if (peakHere > limit)
           break; // the frontier is sorted by kept bytes
         int64_t childKept = inKept[s] + option.kept;
-        double childCost = inCost[s] + option.seconds;
+        int64_t childPeak = std::max(inPeak[s], peakHere);
+        double cost = childCost(inCost[s], option, childPeak);
         double rest = 0;
         if (bound) {
           size_t r =
               static_cast<size_t>(static_cast<double>(childKept) * perUnit);
           rest = r < states ? bound[r] : kInfinite;
         }
-        if (childCost + rest >= cutoff)
+        if (cost + rest >= cutoff)
           continue;
         outKept[n] = childKept;
-        outCost[n] = childCost;
-        outPeak[n] = std::max(inPeak[s], peakHere);
-        outLink[n] = static_cast<uint32_t>(s << 2 | o);
+        outCost[n] = cost;
+        outPeak[n] = childPeak;
+        outLink[n] = static_cast<uint32_t>(s << optionBits | o);
         ++n;
       }
       outKept[n] = kEnd; // a sentinel: the merge needs no bounds checks
       run.size = n;
     }
-    // Merge the runs (each sorted by kept bytes, as the frontier they come
-    // from) in (kept, time, peak, option) order; a state survives if it is
-    // faster than every state before it.
+    // Merge the runs in (kept, objective, peak, option) order; a state
+    // survives if it beats every state before it.
     size_t most = 0;
     for (size_t o = 0; o < optionCount; ++o)
       most += runs[o].size;
     next.reserve(most);
     size_t survivors = 0;
-    std::array<size_t, 4> head = {0, 0, 0, 0};
-    double fastest = kInfinite;
+    std::fill(head.begin(), head.end(), 0);
+    double best = kInfinite;
     while (true) {
       size_t pick = 0;
       for (size_t o = 1; o < optionCount; ++o) {
@@ -250,8 +149,8 @@ branchAndBound(const std::vector<Segment> &segments, int64_t limit,
       size_t i = head[pick]++;
       if (run.kept[i] == kEnd)
         break;
-      if (run.cost[i] < fastest) {
-        fastest = run.cost[i];
+      if (run.cost[i] < best) {
+        best = run.cost[i];
         next.kept[survivors] = run.kept[i];
         next.cost[survivors] = run.cost[i];
         next.peak[survivors] = run.peak[i];
@@ -264,27 +163,27 @@ branchAndBound(const std::vector<Segment> &segments, int64_t limit,
     total += current.size;
     if (current.size == 0)
       return Solution{}; // nothing beats the cutoff
-    if (total > maxStates || current.size >= (size_t(1) << 30))
+    if (total > maxStates || current.size > mostParents)
       return std::nullopt;
     trail.emplace_back(current.link.begin(),
                        current.link.begin() + current.size);
   }
-  // The fastest final state (ties: the smaller peak), then its choices.
-  size_t best = 0;
+  // The best final state (ties: the smaller peak), then its choices.
+  size_t chosen = 0;
   for (size_t s = 1; s < current.size; ++s)
-    if (current.cost[s] < current.cost[best] ||
-        (current.cost[s] == current.cost[best] &&
-         current.peak[s] < current.peak[best]))
-      best = s;
+    if (current.cost[s] < current.cost[chosen] ||
+        (current.cost[s] == current.cost[chosen] &&
+         current.peak[s] < current.peak[chosen]))
+      chosen = s;
   Solution solution;
   solution.feasible = true;
-  solution.peak = current.peak[best];
+  solution.peak = current.peak[chosen];
   solution.choice.assign(count, 0);
-  size_t index = best;
+  size_t index = chosen;
   for (size_t p = count; p-- > 0;) {
     uint32_t link = trail[p][index];
-    solution.choice[p] = static_cast<int>(link & 3);
-    index = link >> 2;
+    solution.choice[p] = static_cast<int>(link & optionMask);
+    index = link >> optionBits;
   }
   for (size_t p = 0; p < count; ++p)
     solution.seconds += segments[p].options[solution.choice[p]].seconds;
@@ -349,11 +248,14 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
                                (capacity - option.peak) / unit);
     };
     if (p == last) {
+      std::vector<int64_t> fits(options.size());
+      for (size_t o = 0; o < options.size(); ++o)
+        fits[o] = lastFitting(options[o]);
       for (size_t r = 0; r < states; ++r) {
         if (cost[r] == kUnreachable)
           continue;
         for (size_t o = 0; o < options.size(); ++o) {
-          if (static_cast<int64_t>(r) > lastFitting(options[o]))
+          if (static_cast<int64_t>(r) > fits[o])
             continue;
           double value = cost[r] + options[o].seconds;
           if (value < bestCost) {
@@ -493,42 +395,21 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
       suffixBounds(segments, limit, unit, states);
   double lowerBound = suffix[0][0];
   double cutoff = incumbent.seconds * (1 - 1e-12) - 1e-15;
-  bool abandoned = false;
-  Solution better;
-  bool fewOptions =
-      std::all_of(segments.begin(), segments.end(), [](const Segment &segment) {
-        return segment.options.size() <= 4;
-      });
-  if (fewOptions) {
-    std::optional<Solution> found =
-        branchAndBound(segments, limit, unit, suffix, cutoff, maxStates);
-    abandoned = !found;
-    if (found)
-      better = std::move(*found);
-  } else {
-    // The general program, with its frontier capped to match the budget.
-    auto prune = [&](size_t next, const State &state) {
-      size_t r = static_cast<size_t>(state.kept / unit);
-      double rest = next == segments.size() ? 0.0
-                    : r < states            ? suffix[next][r]
-                                 : std::numeric_limits<double>::infinity();
-      return state.cost + rest >= cutoff;
-    };
-    better = solve(
-        segments, limit,
-        [](const State &parent, const SegmentOption &option, int64_t) {
-          return parent.cost + option.seconds;
-        },
-        prune, std::max<size_t>(1000, maxStates / segments.size()), &abandoned);
-  }
+  std::optional<Solution> better = frontierProgram(
+      segments, limit,
+      [](double parentCost, const SegmentOption &option, int64_t) {
+        return parentCost + option.seconds;
+      },
+      unit, suffix, cutoff, maxStates);
+  bool abandoned = !better;
 
   Solution best = incumbent;
   if (abandoned) {
     // Proven only to within the bound.
     best.lowerBoundSeconds = std::min(lowerBound, incumbent.seconds);
   } else {
-    if (better.feasible && better.seconds < incumbent.seconds)
-      best = better;
+    if (better->feasible && better->seconds < incumbent.seconds)
+      best = *better;
     // Nothing survived the cutoff, or the survivor is the optimum.
     best.lowerBoundSeconds = 0;
   }
@@ -542,12 +423,16 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
 }
 
 Solution densenet::plan::solveMinPeak(const std::vector<Segment> &segments) {
-  Solution solution =
-      solve(segments, std::numeric_limits<int64_t>::max(),
-            [](const State &, const SegmentOption &, int64_t peak) {
-              return static_cast<double>(peak);
-            },
-            [](size_t, const State &) { return false; });
-  solution.lowerBoundSeconds = solution.seconds;
-  return solution;
+  // Minimising the peak pushes every state towards keeping little, so the
+  // frontier of (kept, peak) stays small: no bounds, no state budget.
+  std::optional<Solution> solution = frontierProgram(
+      segments, std::numeric_limits<int64_t>::max(),
+      [](double, const SegmentOption &, int64_t peak) {
+        return static_cast<double>(peak);
+      },
+      /*unit=*/1, /*suffix=*/{}, std::numeric_limits<double>::infinity(),
+      std::numeric_limits<size_t>::max());
+  assert(solution && "a frontier past 2^30 states");
+  solution->lowerBoundSeconds = solution->seconds;
+  return *solution;
 }
