@@ -81,6 +81,8 @@ static SgdSettings sgdSettings(const DriverOptions &options) {
   SgdSettings settings{options.momentum, options.weightDecay,
                        options.nesterov, options.decayNormAndBias};
   settings.worldSize = options.worldSize;
+  if (options.lossScale)
+    settings.initialLossScale = *options.lossScale;
   // A bucket size for one rank asks for the all-reduces anyway.
   settings.oneRankBuckets = options.worldSize == 1 && options.bucketSize;
   if (options.bucketSize) {
@@ -92,7 +94,19 @@ static SgdSettings sgdSettings(const DriverOptions &options) {
   return settings;
 }
 
-static llvm::Error checkSgdOptions(const DriverOptions &options) {
+static llvm::Error checkSgdOptions(const DriverOptions &options,
+                                   const ModelSpec &spec) {
+  if (options.lossScale) {
+    if (spec.dtype != DType::F16)
+      return makeError("--loss-scale applies to f16 plans (dynamic loss "
+                       "scaling); this plan's dtype is " +
+                       stringifyDType(spec.dtype).str() +
+                       ": add --dtype f16 or drop --loss-scale");
+    if (!(std::isfinite(*options.lossScale) && *options.lossScale >= 1.0 &&
+          *options.lossScale <= 0x1p64))
+      return makeError("--loss-scale must be in [1, 2^64], got " +
+                       formatNumber(*options.lossScale));
+  }
   if (!(options.momentum >= 0.0 && options.momentum <= 1.0))
     return makeError("--momentum must be in [0, 1], got " +
                      formatNumber(options.momentum));
@@ -458,7 +472,7 @@ int densenet::runDensenetc(const DriverOptions &options,
     llvm::Expected<ModelSpec> spec = resolveModelSpec(options);
     if (!spec)
       return fail(spec.takeError());
-    if (llvm::Error error = checkSgdOptions(options))
+    if (llvm::Error error = checkSgdOptions(options, *spec))
       return fail(std::move(error));
     if (llvm::Error error =
             compile(options, *spec, outputText, stdoutText, extraFiles))

@@ -33,6 +33,8 @@ struct DriverOptions {
   double weightDecay = 1e-4;
   bool nesterov = false;
   bool decayNormAndBias = true;
+  // f16 plans: the initial dynamic loss scale (default 65536).
+  std::optional<double> lossScale;
   // Data parallelism: ranks and all-reduce bucket size ("25MiB").
   int64_t worldSize = 1;
   std::optional<std::string> bucketSize;

@@ -35,6 +35,7 @@ densenet::buildModule(MLIRContext &context, const ModelSpec &spec,
     options.weightDecay = sgd.weightDecay;
     options.nesterov = sgd.nesterov;
     options.decayNormAndBias = sgd.decayNormAndBias;
+    options.deferUpdates = spec.dtype == DType::F16;
     pm.addPass(createTgAutodiff(options));
     pm.addPass(createTgVerifyTrainingStep());
   }

@@ -26,6 +26,16 @@ struct SgdSettings {
   int64_t bucketBytes = 25 << 20;
   /// All-reduce buckets even for one rank (a test of the all-reduce path).
   bool oneRankBuckets = false;
+  /// Dynamic loss scaling of f16 plans (torch.amp.GradScaler's defaults):
+  /// the loss gradient is multiplied by the scale; a step whose gradients
+  /// are not all finite is skipped and the scale multiplied by `backoff`;
+  /// after `growthInterval` finite steps in a row it is multiplied by
+  /// `growth`. f16 plans update every parameter after the whole backward
+  /// pass, so that a step can be skipped as a whole.
+  double initialLossScale = 65536.0;
+  double lossScaleGrowth = 2.0;
+  double lossScaleBackoff = 0.5;
+  int64_t lossScaleGrowthInterval = 2000;
 };
 
 /// How far to take the IR: the dn model, the tg forward graph, or the whole

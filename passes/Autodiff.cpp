@@ -4,7 +4,8 @@
 // DenseNet memory planning needs: gradients of concatenations are channel
 // ranges of one buffer (updated in place with tg.accumulate), gradients are
 // computed only where a parameter is upstream, and each parameter's SGD
-// update follows its gradient directly.
+// update follows its gradient directly (or, with defer-updates, the whole
+// backward pass).
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,6 +36,7 @@ struct SgdSettings {
   double weightDecay;
   bool nesterov;
   bool decayNormAndBias;
+  bool deferUpdates;
 };
 
 /// Where the gradient of a value lives: channels [offset, offset + C) of a
@@ -68,8 +70,9 @@ private:
   void aliasGradient(Value value, unsigned buffer, int64_t offset,
                      StringRef name);
   /// Called when a parameter's gradient received one more contribution;
-  /// emits its update once all have arrived.
+  /// emits its update once all have arrived (or queues it, deferUpdates).
   void contributeToParameter(Value parameter, Value gradient);
+  void emitUpdate(Value parameter, Value gradient);
 
   bool isActive(Value value) const { return active.contains(value); }
 
@@ -83,6 +86,8 @@ private:
   SmallVector<Value> buffers; // current SSA version of each gradient buffer
   DenseMap<Value, unsigned> pendingContributions;
   DenseSet<Value> updatedParameters;
+  /// deferUpdates: (parameter, gradient) in the order gradients completed.
+  SmallVector<std::pair<Value, Value>> deferred;
 };
 
 LogicalResult TrainingStepBuilder::checkForwardGraph() {
@@ -220,7 +225,14 @@ void TrainingStepBuilder::contributeToParameter(Value parameter,
   assert(pending > 0 && "more gradient contributions than parameter uses");
   if (--pending > 0)
     return;
+  updatedParameters.insert(parameter);
+  if (settings.deferUpdates)
+    deferred.emplace_back(parameter, gradient);
+  else
+    emitUpdate(parameter, gradient);
+}
 
+void TrainingStepBuilder::emitUpdate(Value parameter, Value gradient) {
   auto declaration = cast<tg::ParameterOp>(parameter.getDefiningOp());
   StringRef name = declaration.getName();
   // Batch-norm weights and biases and linear biases are the parameters
@@ -236,7 +248,6 @@ void TrainingStepBuilder::contributeToParameter(Value parameter,
   double weightDecay =
       isNormOrBias && !settings.decayNormAndBias ? 0.0 : settings.weightDecay;
 
-  updatedParameters.insert(parameter);
   Location loc = declaration.getLoc();
   Value momentumBuffer = builder.create<tg::StateOp>(
       loc, parameter.getType(),
@@ -422,6 +433,8 @@ LogicalResult TrainingStepBuilder::build() {
   for (Operation *op : llvm::reverse(forwardOps))
     if (failed(differentiate(op)))
       return failure();
+  for (auto [parameter, gradient] : deferred)
+    emitUpdate(parameter, gradient);
 
   for (Operation *op : forwardOps)
     if (isa<tg::ParameterOp>(op) && !updatedParameters.contains(op->getResult(0)))
@@ -453,7 +466,8 @@ struct TgAutodiffPass : densenet::impl::TgAutodiffBase<TgAutodiffPass> {
                                "momentum > 0");
       return signalPassFailure();
     }
-    SgdSettings settings{momentum, weightDecay, nesterov, decayNormAndBias};
+    SgdSettings settings{momentum, weightDecay, nesterov, decayNormAndBias,
+                         deferUpdates};
     for (auto function :
          llvm::to_vector(getOperation().getOps<func::FuncOp>()))
       if (!function.isDeclaration() &&

@@ -40,7 +40,9 @@ def TgAutodiff : Pass<"tg-autodiff", "::mlir::ModuleOp"> {
     block's feature gradients are slices of one buffer, and each layer's
     input gradient is added into it in place (`tg.accumulate`), never copied.
     Each parameter is updated as soon as its gradient is complete, which is
-    what PyTorch computes when it updates all of them after the backward pass.
+    what PyTorch computes when it updates all of them after the backward pass;
+    with `defer-updates` (f16 plans) every update follows the last backward op
+    instead, so that the runtime can check all gradients for overflow first.
     Optimizer settings follow `torch.optim.SGD` (dampening 0).
 
     Example: `tg.conv2d "c" %x, %w` with an active `%x` gains
@@ -58,6 +60,10 @@ def TgAutodiff : Pass<"tg-autodiff", "::mlir::ModuleOp"> {
     Option<"decayNormAndBias", "decay-norm-and-bias", "bool", "true",
            "Apply weight decay to batch-norm weights and biases and the "
            "classifier bias too (torch.optim.SGD applies it to every parameter)">,
+    Option<"deferUpdates", "defer-updates", "bool", "false",
+           "Emit every tg.sgd_update after the whole backward pass, so that a "
+           "step can be skipped as a whole when a gradient overflows (dynamic "
+           "loss scaling of f16 training)">,
   ];
 }
 

@@ -96,6 +96,13 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
         {"weight_decay", context.optimizer.weightDecay},
         {"nesterov", context.optimizer.nesterov},
         {"decay_norm_and_bias", context.optimizer.decayNormAndBias}}},
+      {"loss_scale",
+       context.spec.dtype == DType::F16
+           ? Json{{"initial", context.optimizer.initialLossScale},
+                  {"growth_factor", context.optimizer.lossScaleGrowth},
+                  {"backoff_factor", context.optimizer.lossScaleBackoff},
+                  {"growth_interval", context.optimizer.lossScaleGrowthInterval}}
+           : Json(nullptr)},
       {"data_parallel",
        {{"world_size", context.optimizer.worldSize},
         {"bucket_bytes", context.optimizer.bucketBytes}}},

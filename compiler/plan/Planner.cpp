@@ -189,16 +189,22 @@ profileSegments(const Schedule &schedule, const Liveness &liveness,
   int numSegments = static_cast<int>(specs.size());
   int numSteps = static_cast<int>(schedule.steps.size());
 
-  // Each segment's steps must form a forward run and a backward run.
+  // Each segment's steps must form a forward run and a backward run. Update
+  // steps neither join nor break a run: f16 plans defer them all to the end
+  // of the step (tg-autodiff defer-updates), where the live bytes only fall.
   std::vector<int> stepSegment(numSteps);
   std::vector<std::vector<std::pair<int, int>>> runs(numSegments);
+  int previous = -1; // the last step that is not an update
   for (int i = 0; i < numSteps; ++i) {
     int s = segmentIndex.lookup(schedule.steps[i].segment);
     stepSegment[i] = s;
-    if (!runs[s].empty() && runs[s].back().second == i - 1)
+    if (schedule.steps[i].phase == Phase::Update)
+      continue;
+    if (!runs[s].empty() && runs[s].back().second == previous)
       runs[s].back().second = i;
     else
       runs[s].push_back({i, i});
+    previous = i;
   }
   for (int s = 0; s < numSegments; ++s)
     if (runs[s].size() > 2)

@@ -3,6 +3,7 @@
 #include "compiler/plan/Schedule.h"
 
 #include "dialects/TG/TGOps.h"
+#include "format/WeightCopy.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
@@ -88,6 +89,10 @@ static bool isConvolution(Operation *op) {
   return isa<tg::Conv2DOp, tg::Conv2DGradInputOp, tg::Conv2DGradFilterOp>(op);
 }
 
+static int64_t elementsOf(Value value) {
+  return cast<ShapedType>(value.getType()).getNumElements();
+}
+
 /// The filter shape [O, I, KH, KW] and the output-sized feature map
 /// [N, O, HO, WO] of any of the three convolution ops.
 static std::pair<ArrayRef<int64_t>, ArrayRef<int64_t>>
@@ -137,6 +142,9 @@ private:
   void addStep(Operation *op, Type activation);
   /// Bytes of scratch a convolution step gets on this target.
   int64_t convolutionWorkspace(Operation *op) const;
+  /// Bytes at the start of a step's workspace for its weight in the
+  /// activation type (format/WeightCopy.h); 0 for f32 plans and other ops.
+  int64_t weightCopyBytes(Operation *op, Type activation) const;
 
   func::FuncOp function;
   const Target &target;
@@ -378,6 +386,13 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
   step.flops = cost.getFlops();
   step.bytesRead = cost.getBytesRead();
   step.bytesWritten = cost.getBytesWritten();
+  // Low precision: the weight's copy in the activation type is written and
+  // read once more (format/WeightCopy.h).
+  int64_t weightCopy = weightCopyBytes(op, activation);
+  if (weightCopy > 0) {
+    step.bytesRead += weightCopy;
+    step.bytesWritten += weightCopy;
+  }
   DType dtype = activation.isF32() ? DType::F32 : DType::BF16;
   double flopRate = target.peakFlops(dtype);
   double computeSeconds = flopRate > 0 ? step.flops / flopRate : 0.0;
@@ -394,7 +409,8 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
       step.seconds = std::max(step.seconds, wire / target.linkBandwidth);
   }
 
-  int64_t workspaceBytes = isConvolution(op) ? convolutionWorkspace(op) : 0;
+  int64_t workspaceBytes =
+      weightCopy + (isConvolution(op) ? convolutionWorkspace(op) : 0);
   if (workspaceBytes > 0) {
     // A convolution's scratch is a buffer of its own that lives for the step.
     Buffer workspace;
@@ -409,6 +425,23 @@ void ScheduleBuilder::addStep(Operation *op, Type activation) {
     step.writes.push_back(workspace.id);
   }
   schedule.steps.push_back(std::move(step));
+}
+
+int64_t ScheduleBuilder::weightCopyBytes(Operation *op,
+                                         Type activation) const {
+  if (activation.isF32())
+    return 0;
+  int64_t elements = 0;
+  if (isConvolution(op))
+    elements = ShapedType::getNumElements(convolutionShapes(op).first);
+  else if (auto linear = dyn_cast<tg::LinearOp>(op))
+    elements = elementsOf(linear.getWeight());
+  else if (auto grad = dyn_cast<tg::LinearGradOp>(op))
+    elements = elementsOf(grad.getWeight());
+  else
+    return 0;
+  return format::weightCopyBytes(elements,
+                                 activation.getIntOrFloatBitWidth() / 8);
 }
 
 int64_t ScheduleBuilder::convolutionWorkspace(Operation *op) const {

@@ -319,6 +319,23 @@ Plan densenet::runtime::parsePlan(const std::string &text,
   plan.optimizer.nesterov = reader.boolean(optimizer, "optimizer", "nesterov");
   plan.optimizer.decayNormAndBias =
       reader.boolean(optimizer, "optimizer", "decay_norm_and_bias");
+  if (json.contains("loss_scale") && !json["loss_scale"].is_null()) {
+    const Json &scale = reader.field(json, "", "loss_scale");
+    Plan::LossScale settings;
+    settings.initial = reader.number(scale, "loss_scale", "initial");
+    settings.growth = reader.number(scale, "loss_scale", "growth_factor");
+    settings.backoff = reader.number(scale, "loss_scale", "backoff_factor");
+    settings.interval = reader.integer(scale, "loss_scale", "growth_interval");
+    if (!(settings.initial >= 1 && settings.initial <= 0x1p64))
+      reader.fail("loss_scale.initial", "must be in [1, 2^64]");
+    if (!(settings.growth >= 1 && settings.growth <= 1024))
+      reader.fail("loss_scale.growth_factor", "must be in [1, 1024]");
+    if (!(settings.backoff > 0 && settings.backoff < 1))
+      reader.fail("loss_scale.backoff_factor", "must be in (0, 1)");
+    if (settings.interval < 1)
+      reader.fail("loss_scale.growth_interval", "must be at least 1");
+    plan.lossScale = settings;
+  }
   // Absent in plans of one process written before data parallelism.
   if (json.contains("data_parallel")) {
     const Json &parallel = reader.field(json, "", "data_parallel");

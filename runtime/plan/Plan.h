@@ -118,6 +118,15 @@ struct Plan {
     double momentum = 0, weightDecay = 0;
     bool nesterov = false, decayNormAndBias = true;
   } optimizer;
+  /// Dynamic loss scaling (f16 plans; docs/training-semantics.md): the
+  /// loss gradient is multiplied by the scale; a step with a gradient that is
+  /// not finite updates nothing and multiplies the scale by `backoff`;
+  /// `interval` finite steps in a row multiply it by `growth`.
+  struct LossScale {
+    double initial = 65536, growth = 2, backoff = 0.5;
+    int64_t interval = 2000;
+  };
+  std::optional<LossScale> lossScale;
   /// Ranks the plan averages gradients over (mpirun -np worldSize), and the
   /// bucket size it was planned with.
   int64_t worldSize = 1, bucketBytes = 0;

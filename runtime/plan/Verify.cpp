@@ -10,6 +10,8 @@
 
 #include "runtime/plan/Verify.h"
 
+#include "format/WeightCopy.h"
+
 #include <algorithm>
 #include <sstream>
 #include <utility>
@@ -30,6 +32,7 @@ public:
     for (size_t i = 0; i < plan.steps.size(); ++i)
       checkStep(static_cast<int>(i));
     checkDataFlow();
+    checkUpdateOrder();
     checkLiveness();
   }
 
@@ -77,6 +80,12 @@ private:
     if (plan.dtype != DType::F32 && plan.dtype != DType::BF16 &&
         plan.dtype != DType::F16)
       fail("dtype must be f32, bf16 or f16");
+    if (plan.dtype == DType::F16 && !plan.lossScale)
+      fail("an f16 plan needs loss_scale (dynamic loss scaling); recompile "
+           "it with densenetc");
+    if (plan.dtype != DType::F16 && plan.lossScale)
+      fail("loss_scale is for f16 plans, but this plan's dtype is " +
+           std::string(stringify(plan.dtype)));
     if (plan.arenaBytes < 0 || plan.reserveBytes < 0 ||
         plan.predictedPeakBytes < plan.reserveBytes)
       fail("arena_bytes, reserve_bytes and predicted_peak_bytes must be "
@@ -212,6 +221,19 @@ private:
            std::to_string(step.updates.size()));
   }
   const std::vector<int64_t> &shape(int id) { return plan.buffers[id].shape; }
+  /// Low precision: the step's workspace must begin with room for its
+  /// f32 weight in the plan's dtype (format/WeightCopy.h).
+  void weightCopy(int index, int weight) {
+    if (plan.dtype == DType::F32)
+      return;
+    int64_t needed = densenet::format::weightCopyBytes(
+        plan.buffers[weight].elements(), sizeOf(plan.dtype));
+    if (plan.steps[index].workspaceBytes < needed)
+      fail(describeStep(index) + ": needs at least " +
+           std::to_string(needed) + " bytes of workspace for its weight in " +
+           stringify(plan.dtype) + " (the plan's dtype), found " + std::to_string(plan.steps[index].workspaceBytes) +
+           "; recompile the plan with densenetc");
+  }
   void featureMap(int index, int id) {
     if (shape(id).size() != 4 || plan.buffers[id].dtype != plan.dtype)
       fail(describeStep(index) + ": " + describe(id) + " is " +
@@ -275,6 +297,7 @@ private:
              shapeText(f) + " does not map " + std::to_string(shape(input)[1]) +
              " to " + std::to_string(shape(output)[1]) + " channels");
       window(index, input, output, f[2], f[3]);
+      weightCopy(index, filter);
       break;
     }
     case OpKind::BatchNorm: {
@@ -404,6 +427,7 @@ private:
       vector(index, r[2], weight[0]);
       expectShape(w[0], {plan.batchSize, weight[0]}, plan.dtype,
                   describeStep(index) + ":");
+      weightCopy(index, r[1]);
       break;
     }
     case OpKind::LinearGrad: {
@@ -419,6 +443,7 @@ private:
       same(index, w[0], r[1]);
       expectShape(w[1], weight, DType::F32, describeStep(index) + ":");
       vector(index, w[2], weight[0]);
+      weightCopy(index, r[2]);
       break;
     }
     case OpKind::SoftmaxCrossEntropy:
@@ -492,6 +517,24 @@ private:
 
   // ---------------------------------------------------------------------
   // Data flow: one writer per buffer, nothing read before it is written.
+
+  /// Dynamic loss scaling skips a step as a whole, so an f16 plan may not
+  /// update a parameter before the last gradient is computed.
+  void checkUpdateOrder() {
+    if (!plan.lossScale)
+      return;
+    int lastGradient = -1;
+    for (size_t i = 0; i < plan.steps.size(); ++i)
+      if (plan.steps[i].phase == Phase::Backward ||
+          plan.steps[i].phase == Phase::Recompute)
+        lastGradient = static_cast<int>(i);
+    for (int i = 0; i < lastGradient; ++i)
+      if (plan.steps[i].op == OpKind::SgdUpdate)
+        fail(describeStep(i) + " updates a parameter before the backward pass "
+             "ends (step " + std::to_string(lastGradient) +
+             "), which loss scaling cannot skip; recompile the plan with "
+             "densenetc");
+  }
 
   void checkDataFlow() {
     if (plan.logits < 0)

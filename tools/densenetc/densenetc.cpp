@@ -124,6 +124,12 @@ static cl::opt<bool> decayNormAndBias(
     cl::desc("Apply weight decay to batch-norm parameters and the classifier "
              "bias too (default true; =false exempts them)"),
     cl::init(true), cl::cat(sgdCategory));
+static cl::opt<double> lossScale(
+    "loss-scale",
+    cl::desc("f16 plans: the initial dynamic loss scale (default 65536); a "
+             "step whose gradients overflow is skipped and the scale halved, "
+             "and it doubles after 2000 finite steps"),
+    cl::cat(sgdCategory));
 static cl::opt<int64_t> worldSize(
     "world-size",
     cl::desc("Data-parallel ranks (mpirun -np N densenet-run): gradients are "
@@ -183,6 +189,7 @@ int main(int argc, char **argv) {
   options.weightDecay = weightDecay;
   options.nesterov = nesterov;
   options.decayNormAndBias = decayNormAndBias;
+  options.lossScale = given<double>(lossScale);
   options.worldSize = worldSize;
   options.bucketSize = given<std::string>(bucketSize);
   options.memBudget = given<std::string>(memBudget);
