@@ -11,7 +11,8 @@
 # .gpu/deps (nlohmann/json, CLI11, zlib and oneDNN headers, libdnnl and libz,
 # GoogleTest's sources) and compiles the plans with this build's densenetc
 # into .gpu/plans: DenseNet-121 at batch 64 for the h200 target with nothing
-# recomputed and at its smallest budget, and DenseNet-BC-100 for CIFAR, also
+# recomputed, at its smallest budget, and in bf16 and f16, and
+# DenseNet-BC-100 for CIFAR (in f32 and f16), also
 # with all-reduce buckets over one rank (the NCCL path without MPI, which
 # the GPU machine lacks).
 #
@@ -41,6 +42,13 @@ if [ "${1:-}" = "--prepare" ]; then
   "$densenetc" --target h200 --model densenet121 --batch-size 64 --mem-budget "$budget" \
     -o .gpu/plans/d121-min.json
   "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 -o .gpu/plans/bc100.json
+  # Mixed precision: bf16, and f16 with dynamic loss scaling.
+  for dtype in bf16 f16; do
+    "$densenetc" --target h200 --model densenet121 --batch-size 64 --dtype $dtype \
+      -o .gpu/plans/d121-$dtype.json
+  done
+  "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 --dtype f16 \
+    -o .gpu/plans/bc100-f16.json
   # A whole training step against PyTorch (scripts/runtime_step_check.py's model).
   printf '%s\n' '{"name": "bc", "input": {"channels": 3, "height": 32, "width": 32}, "num_classes": 10,' \
     ' "growth_rate": 6, "block_config": [2, 3, 2], "num_init_features": 12, "bn_size": 4,' \
@@ -54,6 +62,13 @@ if [ "${1:-}" = "--prepare" ]; then
     -o /dev/null | sed -n 's/^largest batch *\([0-9]*\) with no recompute, \([0-9]*\) with this policy/{"keep": \1, "optimal": \2}/p' \
     > .gpu/plans/largest.json
   grep -q optimal .gpu/plans/largest.json
+  "$densenetc" --target h200 --model densenet121 --batch-size 64 --dtype bf16 --mem-budget 12GB \
+    --emit report -o /dev/null |
+    sed -n 's/^largest batch *\([0-9]*\) with no recompute, \([0-9]*\) with this policy/{"keep bf16": \1, "optimal bf16": \2}/p' \
+    > .gpu/plans/largest-bf16.json
+  python3 -c 'import json,sys; a,b=(json.load(open(f)) for f in sys.argv[1:]); a.update(b); json.dump(a, open(sys.argv[1], "w"))' \
+    .gpu/plans/largest.json .gpu/plans/largest-bf16.json
+  grep -q "optimal bf16" .gpu/plans/largest.json
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
   du -sh .gpu
   echo "gpu-check.sh: .gpu prepared; carry it: run(command='bash scripts/gpu-check.sh', carry=['.gpu'])"
@@ -104,6 +119,10 @@ log "training: DenseNet-121 b64, nothing recomputed, 100 steps"
 run_plan d121-keep .gpu/plans/d121-keep.json 100
 log "training: DenseNet-121 b64 at its smallest budget, 100 steps"
 run_plan d121-min .gpu/plans/d121-min.json 100
+log "training: DenseNet-121 b64 in bf16, then f16 (dynamic loss scaling), 100 steps each"
+run_plan d121-bf16 .gpu/plans/d121-bf16.json 100
+run_plan d121-f16 .gpu/plans/d121-f16.json 100
+grep -h "loss scale" "$out/d121-f16.log" | tail -1 | tee -a "$out/summary.txt"
 
 log "NCCL all-reduce path, one rank: weights must equal the plain plan's"
 for p in bc100 bc100-nccl; do
@@ -115,17 +134,19 @@ python3 scripts/compare_weights.py "$out/bc100.safetensors" "$out/bc100-nccl.saf
   tee -a "$out/summary.txt" || status=1
 rm -f "$out"/*.safetensors
 
-log "fused kernels (NVRTC) against separate ones: same weights, and the speed of each"
-for f in 1 0; do
-  DENSENET_FUSION=$f timeout 120 build-gpu/bin/densenet-run .gpu/plans/bc100.json --data synthetic \
-    --steps 20 --seed 1 --device cuda --no-eval --progress none \
-    --save-weights "$out/fusion$f.safetensors" > "$out/fusion$f-weights.log" 2>&1 ||
-    { status=1; tail -3 "$out/fusion$f-weights.log"; }
+log "fused kernels (NVRTC) against separate ones: same weights (f32, then f16), and the speed of each"
+for plan in bc100 bc100-f16; do
+  for f in 1 0; do
+    DENSENET_FUSION=$f timeout 120 build-gpu/bin/densenet-run .gpu/plans/$plan.json --data synthetic \
+      --steps 20 --seed 1 --device cuda --no-eval --progress none \
+      --save-weights "$out/fusion$f.safetensors" > "$out/$plan-fusion$f-weights.log" 2>&1 ||
+      { status=1; tail -3 "$out/$plan-fusion$f-weights.log"; }
+  done
+  head -3 "$out/$plan-fusion1-weights.log" | tee -a "$out/summary.txt"
+  python3 scripts/compare_weights.py "$out/fusion1.safetensors" "$out/fusion0.safetensors" 2>&1 |
+    tee -a "$out/summary.txt" || status=1
+  rm -f "$out"/fusion*.safetensors
 done
-head -3 "$out/fusion1-weights.log" | tee -a "$out/summary.txt"
-python3 scripts/compare_weights.py "$out/fusion1.safetensors" "$out/fusion0.safetensors" 2>&1 |
-  tee -a "$out/summary.txt" || status=1
-rm -f "$out"/fusion*.safetensors
 DENSENET_FUSION=0 run_plan d121-keep-unfused .gpu/plans/d121-keep.json 100
 
 log "PyTorch torchvision DenseNet-121 b64 (same GPU)"
@@ -137,7 +158,8 @@ tee -a "$out/summary.txt" < "$out/torch.log"
 log "results: gpu-results.json and gpu-results.md (copy them to bench/gpu/results/)"
 python3 scripts/gpu_results.py "$out" --run bc100=.gpu/plans/bc100.json \
   --run d121-keep=.gpu/plans/d121-keep.json --run d121-min=.gpu/plans/d121-min.json \
-  --run d121-keep-unfused=.gpu/plans/d121-keep.json --torch "$out/torch.json" \
+  --run d121-keep-unfused=.gpu/plans/d121-keep.json --run d121-bf16=.gpu/plans/d121-bf16.json \
+  --run d121-f16=.gpu/plans/d121-f16.json --torch "$out/torch.json" \
   --largest .gpu/plans/largest.json >> "$out/summary.txt" 2>&1 || status=1
 tail -20 "$out/summary.txt"
 

@@ -39,8 +39,12 @@ def ours(out_dir, name, plan_path):
     with open(plan_path) as f:
         plan = json.load(f)
     m = last_metrics(os.path.join(out_dir, f"{name}.metrics.jsonl"))
+    dtype = plan.get("dtype", "f32")
     return {
-        "runner": f"densenet-run {name}",
+        "runner": f"densenet-run {name}" + ("" if dtype == "f32" else f" ({dtype})"),
+        "dtype": dtype,
+        "loss_scale": m.get("loss_scale"),
+        "skipped_steps": m.get("skipped_steps"),
         "model": plan["model"].get("name"),
         "batch": plan["batch_size"],
         "policy": plan["policy"],

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace densenet::dist {
@@ -64,6 +65,16 @@ public:
   virtual int64_t deviceProcessBytes(std::string *source = nullptr) const {
     (void)source;
     return -1;
+  }
+
+  /// f16 plans: the dynamic loss scale now and the steps skipped so far
+  /// because a gradient overflowed (runtime/backend/LossScale.h).
+  struct LossScaleStatus {
+    double scale = 1;
+    int64_t skipped = 0;
+  };
+  virtual std::optional<LossScaleStatus> lossScaleStatus() const {
+    return std::nullopt;
   }
 };
 

@@ -13,8 +13,11 @@ float *PlanBinding::pointer(int id) const {
   const Buffer &root = plan.buffers[buffer.viewOf];
   if (buffer.isContiguousView())
     return reinterpret_cast<float *>(arena + root.offset + buffer.byteOffset);
-  return reinterpret_cast<float *>(arena + root.offset) +
-         buffer.channelOffset * root.shape[2] * root.shape[3];
+  // A channel slice: channels are planes of h * w elements of the root's
+  // dtype (2 bytes in bf16 and f16 plans).
+  return reinterpret_cast<float *>(arena + root.offset +
+                                   buffer.channelOffset * root.shape[2] *
+                                       root.shape[3] * sizeOf(root.dtype));
 }
 
 FeatureMap PlanBinding::map(int id) const {

@@ -14,7 +14,10 @@
 
 namespace densenet::runtime {
 
-/// Image i, channel j starts at data + i * imageStride + j * h * w.
+/// Image i, channel j starts at data + i * imageStride + j * h * w elements.
+/// The elements are f32 on the CPU; the CUDA backend also runs bf16 and f16
+/// plans and reads `data` as the address of elements of the buffer's dtype
+/// (runtime/cuda/Kernels.h: DeviceMap).
 struct FeatureMap {
   float *data = nullptr;
   int64_t n = 0, c = 0, h = 0, w = 0;

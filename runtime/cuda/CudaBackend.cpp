@@ -12,6 +12,16 @@
 // (FusedModule.h; DENSENET_FUSION=0 turns this off). After the first step,
 // a whole training step is captured as a CUDA graph and replayed.
 //
+// Mixed precision (bf16 and f16 plans): feature maps are stored in the
+// plan's dtype and computed in f32 (cuDNN's and cuBLAS's f32 compute type
+// with tensor cores; the kernels widen and round). Weights stay f32: a
+// convolution or classifier step rounds its weight into the low type at the
+// start of its workspace, which the plan sized for it (format/WeightCopy.h),
+// and the filter gradient is widened from there into its f32 buffer. f16
+// plans scale the loss (LossScale.h): the updates, all after the backward
+// pass, are preceded by one check of every gradient and followed by the
+// scale's update, all inside the captured graph.
+//
 // This file uses cuDNN's legacy (v7-style) convolution API, deprecated but
 // present in cuDNN 9; the graph API is the planned replacement.
 //
@@ -29,6 +39,7 @@
 #include "runtime/cuda/FusedModule.h"
 #include "runtime/cuda/Kernels.h"
 #include "runtime/dist/Communicator.h"
+#include "format/WeightCopy.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -60,6 +71,30 @@ bool chooseAlgorithm(Query query, size_t limit, int &algorithm) {
   return false;
 }
 
+Storage storageOf(DType dtype) {
+  switch (dtype) {
+  case DType::BF16: return Storage::BF16;
+  case DType::F16: return Storage::F16;
+  default: return Storage::F32;
+  }
+}
+
+cudnnDataType_t cudnnTypeOf(Storage storage) {
+  switch (storage) {
+  case Storage::BF16: return CUDNN_DATA_BFLOAT16;
+  case Storage::F16: return CUDNN_DATA_HALF;
+  default: return CUDNN_DATA_FLOAT;
+  }
+}
+
+cudaDataType_t cublasTypeOf(Storage storage) {
+  switch (storage) {
+  case Storage::BF16: return CUDA_R_16BF;
+  case Storage::F16: return CUDA_R_16F;
+  default: return CUDA_R_32F;
+  }
+}
+
 /// The cuDNN descriptors of one convolution step.
 struct Convolution {
   cudnnTensorDescriptor_t input = nullptr, output = nullptr;
@@ -72,13 +107,20 @@ class CudaBackend final : public Backend {
 public:
   CudaBackend(const Plan &plan, int device,
               densenet::dist::Communicator *communicator)
-      : plan(plan), device(device), tracker(plan) {
-    if (plan.dtype != DType::F32)
-      throw PlanError(plan.source + ": the plan's dtype is " +
-                      std::string(stringify(plan.dtype)) +
-                      "; the CUDA backend runs f32 plans so far (compile "
-                      "with densenetc --dtype f32)");
+      : plan(plan), device(device), storage(storageOf(plan.dtype)),
+        tracker(plan) {
     DENSENET_CHECK(cudaSetDevice(device));
+    if (storage == Storage::BF16) {
+      cudaDeviceProp properties{};
+      DENSENET_CHECK(cudaGetDeviceProperties(&properties, device));
+      if (properties.major < 8)
+        throw PlanError(plan.source + ": bf16 plans need a GPU of compute "
+                        "capability 8.0 or later (this " +
+                        std::string(properties.name) + " is " +
+                        std::to_string(properties.major) + "." +
+                        std::to_string(properties.minor) +
+                        "); compile the plan with --dtype f16 or f32");
+    }
     DENSENET_CHECK(cudaFree(nullptr)); // the context, before measuring
     memory = std::make_unique<cuda::DeviceMemory>(device);
     size_t freeBefore = 0, total = 0;
@@ -94,18 +136,32 @@ public:
     DENSENET_CHECK(cudnnSetStream(cudnn, stream));
     DENSENET_CHECK(cublasCreate(&cublas));
     DENSENET_CHECK(cublasSetStream(cublas, stream));
-    // Exact f32 products, as the CPU reference computes them.
-    DENSENET_CHECK(cublasSetMathMode(cublas, CUBLAS_PEDANTIC_MATH));
+    // f32 plans: exact f32 products, as the CPU reference computes them.
+    // Low precision: tensor cores, f32 accumulation.
+    DENSENET_CHECK(cublasSetMathMode(
+        cublas, storage == Storage::F32 ? CUBLAS_PEDANTIC_MATH
+                                        : CUBLAS_DEFAULT_MATH));
     DENSENET_CHECK(
         cudaMalloc(reinterpret_cast<void **>(&arena), std::max<int64_t>(
                                                           plan.arenaBytes, 1)));
     binding = std::make_unique<PlanBinding>(plan, arena);
-    // The only device memory outside the arena: the step counters and the
-    // invalid-label flag (fixed, 64 bytes).
+    // The only device memory outside the arena, within the target's
+    // reserve: the step counters, the invalid-label flag and the loss scale
+    // (fixed, 64 bytes), and for f16 plans the table of gradients to check
+    // (16 bytes per parameter).
     DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&counters), 64));
     invalidLabel = reinterpret_cast<int32_t *>(
         reinterpret_cast<uint8_t *>(counters) + sizeof(StepCounters));
     DENSENET_CHECK(cudaMemset(counters, 0, 64));
+    static_assert(sizeof(StepCounters) + 16 + sizeof(DeviceLossScale) <= 64);
+    if (plan.lossScale) {
+      lossScale = reinterpret_cast<DeviceLossScale *>(
+          reinterpret_cast<uint8_t *>(counters) + sizeof(StepCounters) + 16);
+      DeviceLossScale initial{float(plan.lossScale->initial), 0, 0, 0};
+      DENSENET_CHECK(cudaMemcpy(lossScale, &initial, sizeof initial,
+                                cudaMemcpyHostToDevice));
+      prepareGradientChecks();
+    }
     if (std::any_of(plan.steps.begin(), plan.steps.end(), [](const Step &s) {
           return s.op == OpKind::AllReduce;
         }))
@@ -133,6 +189,7 @@ public:
       cudnnDestroyFilterDescriptor(c.filter);
       cudnnDestroyConvolutionDescriptor(c.convolution);
     }
+    cudaFree(gradientSpans);
     cudaFree(counters);
     cudaFree(arena);
     cublasDestroy(cublas);
@@ -201,9 +258,20 @@ public:
     return memory->processBytes(source);
   }
 
+  std::optional<LossScaleStatus> lossScaleStatus() const override {
+    if (!lossScale)
+      return std::nullopt;
+    DeviceLossScale state{};
+    DENSENET_CHECK(cudaMemcpy(&state, lossScale, sizeof state,
+                              cudaMemcpyDeviceToHost));
+    return LossScaleStatus{state.scale, state.skipped};
+  }
+
 private:
   float *pointer(int id) const { return binding->pointer(id); }
-  DeviceMap map(int id) const { return binding->map(id); }
+  DeviceMap map(int id) const {
+    return DeviceMap(binding->map(id), storageOf(plan.buffers[id].dtype));
+  }
   static DeviceWindow window(const Attributes &a, int64_t kernelHeight,
                              int64_t kernelWidth) {
     DeviceWindow result;
@@ -219,7 +287,8 @@ private:
     cudnnTensorDescriptor_t descriptor;
     DENSENET_CHECK(cudnnCreateTensorDescriptor(&descriptor));
     DENSENET_CHECK(cudnnSetTensor4dDescriptorEx(
-        descriptor, CUDNN_DATA_FLOAT, int(m.n), int(m.c), int(m.h), int(m.w),
+        descriptor, cudnnTypeOf(m.storage), int(m.n), int(m.c), int(m.h),
+        int(m.w),
         int(m.imageStride), int(m.h * m.w), int(m.w), 1));
     return descriptor;
   }
@@ -235,7 +304,7 @@ private:
     c.output = tensorDescriptor(output);
     DENSENET_CHECK(cudnnCreateFilterDescriptor(&c.filter));
     DENSENET_CHECK(cudnnSetFilter4dDescriptor(
-        c.filter, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(filter[0]),
+        c.filter, cudnnTypeOf(storage), CUDNN_TENSOR_NCHW, int(filter[0]),
         int(filter[1]), int(filter[2]), int(filter[3])));
     DENSENET_CHECK(cudnnCreateConvolutionDescriptor(&c.convolution));
     DENSENET_CHECK(cudnnSetConvolution2dDescriptor(
@@ -243,11 +312,17 @@ private:
         int(step.attributes.padding[1]), int(step.attributes.stride[0]),
         int(step.attributes.stride[1]), 1, 1, CUDNN_CROSS_CORRELATION,
         CUDNN_DATA_FLOAT));
-    // f32 plans compute in f32 (no TF32), as the CPU reference does.
-    DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, CUDNN_FMA_MATH));
+    // f32 plans compute in f32 (no TF32), as the CPU reference does; low
+    // precision plans on tensor cores, accumulating in f32.
+    DENSENET_CHECK(cudnnSetConvolutionMathType(
+        c.convolution,
+        storage == Storage::F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+    // What the weight's copy leaves of the workspace (WeightCopy.h).
     size_t limit = step.workspace >= 0
                        ? static_cast<size_t>(plan.buffers[step.workspace].bytes)
                        : 0;
+    limit -= std::min(limit, size_t(weightCopyBytes(
+                                 filter[0] * filter[1] * filter[2] * filter[3])));
     bool found = false;
     if (step.op == OpKind::Conv2d)
       found = chooseAlgorithm<cudnnConvolutionFwdAlgoPerf_t>(
@@ -291,16 +366,34 @@ private:
     size_t workspaceBytes =
         step.workspace >= 0 ? size_t(plan.buffers[step.workspace].bytes) : 0;
     cudaStream_t s = stream;
+    Storage low = storage;
+    // Low precision: the step's weight in the plan's dtype at the start of
+    // the workspace, the kernels' scratch after it (WeightCopy.h).
+    auto splitWorkspace = [&](int64_t weightElements) {
+      int64_t copy = weightCopyBytes(weightElements);
+      void *start = workspace;
+      if (copy > 0) {
+        workspace = static_cast<uint8_t *>(workspace) + copy;
+        workspaceBytes -= size_t(copy);
+      }
+      return start;
+    };
     std::function<void()> kernel, inferenceKernel;
     switch (step.op) {
     case OpKind::Conv2d: {
       DeviceMap x = map(r[0]), y = map(w[0]);
       Convolution c =
           convolution(step, x, plan.buffers[r[1]].shape, y);
-      float *filter = pointer(r[1]);
+      const float *weights = pointer(r[1]);
+      int64_t count = plan.buffers[r[1]].elements();
+      void *filter = splitWorkspace(count);
+      if (low == Storage::F32)
+        filter = const_cast<float *>(weights);
       cudnnHandle_t handle = cudnn;
       kernel = [=] {
         float one = 1, zero = 0;
+        if (low != Storage::F32)
+          roundWeights(weights, filter, count, low, s);
         DENSENET_CHECK(cudnnConvolutionForward(
             handle, &one, c.input, x.data, c.filter, filter, c.convolution,
             cudnnConvolutionFwdAlgo_t(c.algorithm), workspace, workspaceBytes,
@@ -312,10 +405,16 @@ private:
     case OpKind::Conv2dGradInput: {
       DeviceMap dy = map(r[0]), dx = map(w[0]);
       Convolution c = convolution(step, dx, plan.buffers[r[1]].shape, dy);
-      float *filter = pointer(r[1]);
+      const float *weights = pointer(r[1]);
+      int64_t count = plan.buffers[r[1]].elements();
+      void *filter = splitWorkspace(count);
+      if (low == Storage::F32)
+        filter = const_cast<float *>(weights);
       cudnnHandle_t handle = cudnn;
       kernel = [=] {
         float one = 1, zero = 0;
+        if (low != Storage::F32)
+          roundWeights(weights, filter, count, low, s);
         DENSENET_CHECK(cudnnConvolutionBackwardData(
             handle, &one, c.filter, filter, c.output, dy.data, c.convolution,
             cudnnConvolutionBwdDataAlgo_t(c.algorithm), workspace,
@@ -327,13 +426,21 @@ private:
       DeviceMap x = map(r[0]), dy = map(r[1]);
       Convolution c = convolution(step, x, plan.buffers[w[0]].shape, dy);
       float *filterGrad = pointer(w[0]);
+      int64_t count = plan.buffers[w[0]].elements();
+      // Low precision: cuDNN writes the gradient in the plan's dtype into
+      // the workspace; it is widened into the f32 buffer after.
+      void *gradient = splitWorkspace(count);
+      if (low == Storage::F32)
+        gradient = filterGrad;
       cudnnHandle_t handle = cudnn;
       kernel = [=] {
         float one = 1, zero = 0;
         DENSENET_CHECK(cudnnConvolutionBackwardFilter(
             handle, &one, c.input, x.data, c.output, dy.data, c.convolution,
             cudnnConvolutionBwdFilterAlgo_t(c.algorithm), workspace,
-            workspaceBytes, &zero, c.filter, filterGrad));
+            workspaceBytes, &zero, c.filter, gradient));
+        if (low != Storage::F32)
+          widenGradient(gradient, filterGrad, count, low, s);
       };
       break;
     }
@@ -430,15 +537,13 @@ private:
       break;
     }
     case OpKind::GlobalAvgPool: {
-      DeviceMap x = map(r[0]);
-      float *y = pointer(w[0]);
+      DeviceMap x = map(r[0]), y = map(w[0]);
       kernel = [=] { globalAvgPoolForward(x, y, s); };
       inferenceKernel = kernel;
       break;
     }
     case OpKind::GlobalAvgPoolGrad: {
-      float *dy = pointer(r[0]);
-      DeviceMap dx = map(w[0]);
+      DeviceMap dy = map(r[0]), dx = map(w[0]);
       kernel = [=] { globalAvgPoolBackward(dy, dx, s); };
       break;
     }
@@ -447,40 +552,61 @@ private:
       // y^T[M,N] = W^T... : cuBLAS computes C = op(A) op(B) with
       // A = W (K x M column-major, transposed), B = x (K x N column-major).
       const auto &shape = plan.buffers[r[1]].shape;
-      float *x = pointer(r[0]), *weight = pointer(r[1]), *bias = pointer(r[2]);
-      float *y = pointer(w[0]);
+      DeviceMap x = map(r[0]), y = map(w[0]);
+      const float *weights = pointer(r[1]), *bias = pointer(r[2]);
+      int64_t count = plan.buffers[r[1]].elements();
+      void *weight = splitWorkspace(count);
+      if (low == Storage::F32)
+        weight = const_cast<float *>(weights);
       int batch = int(plan.batchSize), inputs = int(shape[1]),
           outputs = int(shape[0]);
+      cudaDataType_t type = cublasTypeOf(low);
+      cublasComputeType_t compute = computeType();
       cublasHandle_t handle = cublas;
       kernel = [=] {
         float one = 1, zero = 0;
-        DENSENET_CHECK(cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, outputs,
-                                   batch, inputs, &one, weight, inputs, x,
-                                   inputs, &zero, y, outputs));
-        addBias(y, bias, batch, outputs, s);
+        if (low != Storage::F32)
+          roundWeights(weights, weight, count, low, s);
+        DENSENET_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, outputs,
+                                    batch, inputs, &one, weight, type, inputs,
+                                    x.data, type, inputs, &zero, y.data, type,
+                                    outputs, compute, CUBLAS_GEMM_DEFAULT));
+        addBias(y, bias, s);
       };
       inferenceKernel = kernel;
       break;
     }
     case OpKind::LinearGrad: {
       const auto &shape = plan.buffers[r[2]].shape;
-      float *dy = pointer(r[0]), *x = pointer(r[1]), *weight = pointer(r[2]);
-      float *dx = pointer(w[0]), *weightGrad = pointer(w[1]),
-            *biasGrad = pointer(w[2]);
+      DeviceMap dy = map(r[0]), x = map(r[1]), dx = map(w[0]);
+      const float *weights = pointer(r[2]);
+      float *weightGrad = pointer(w[1]), *biasGrad = pointer(w[2]);
+      int64_t count = plan.buffers[r[2]].elements();
+      void *weight = splitWorkspace(count);
+      if (low == Storage::F32)
+        weight = const_cast<float *>(weights);
       int batch = int(plan.batchSize), inputs = int(shape[1]),
           outputs = int(shape[0]);
+      cudaDataType_t type = cublasTypeOf(low);
+      cublasComputeType_t compute = computeType();
       cublasHandle_t handle = cublas;
       kernel = [=] {
         float one = 1, zero = 0;
+        if (low != Storage::F32)
+          roundWeights(weights, weight, count, low, s);
         // dx[N,K] = dy[N,M] W[M,K]  (column-major: dx^T = W^T dy^T)
-        DENSENET_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, inputs,
-                                   batch, outputs, &one, weight, inputs, dy,
-                                   outputs, &zero, dx, inputs));
-        // dW[M,K] = dy^T[M,N] x[N,K]  (column-major: dW^T = x^T dy)
-        DENSENET_CHECK(cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_T, inputs,
-                                   outputs, batch, &one, x, inputs, dy,
-                                   outputs, &zero, weightGrad, inputs));
-        biasGradient(dy, biasGrad, batch, outputs, s);
+        DENSENET_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, inputs,
+                                    batch, outputs, &one, weight, type, inputs,
+                                    dy.data, type, outputs, &zero, dx.data,
+                                    type, inputs, compute,
+                                    CUBLAS_GEMM_DEFAULT));
+        // dW[M,K] = dy^T[M,N] x[N,K]  (column-major: dW^T = x^T dy), f32
+        DENSENET_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_T, inputs,
+                                    outputs, batch, &one, x.data, type, inputs,
+                                    dy.data, type, outputs, &zero, weightGrad,
+                                    CUDA_R_32F, inputs, compute,
+                                    CUBLAS_GEMM_DEFAULT));
+        biasGradient(dy, biasGrad, s);
       };
       break;
     }
@@ -496,25 +622,22 @@ private:
       break;
     }
     case OpKind::SoftmaxCrossEntropy: {
-      float *logits = pointer(r[0]);
+      DeviceMap logits = map(r[0]);
       const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
       float *loss = pointer(w[0]);
       int64_t *correct = reinterpret_cast<int64_t *>(pointer(w[1]));
-      int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
       int32_t *flag = invalidLabel;
       kernel = [=] {
-        softmaxCrossEntropy(logits, labels, batch, classes, loss, correct,
-                            flag, s);
+        softmaxCrossEntropy(logits, labels, loss, correct, flag, s);
       };
       break;
     }
     case OpKind::SoftmaxCrossEntropyGrad: {
-      float *logits = pointer(r[0]), *logitsGrad = pointer(w[0]);
+      DeviceMap logits = map(r[0]), logitsGrad = map(w[0]);
       const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
-      int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
+      const DeviceLossScale *scale = lossScale;
       kernel = [=] {
-        softmaxCrossEntropyBackward(logits, labels, batch, classes,
-                                    logitsGrad, s);
+        softmaxCrossEntropyBackward(logits, labels, logitsGrad, scale, s);
       };
       break;
     }
@@ -555,10 +678,13 @@ private:
       int64_t count = plan.buffers[r[0]].elements();
       double momentum = a.momentum, weightDecay = a.weightDecay;
       bool nesterov = a.nesterov;
+      const DeviceLossScale *scale = lossScale;
       kernel = [=] {
         sgdUpdate(parameter, gradient, momentumBuffer, count, learningRate,
-                  momentum, weightDecay, nesterov, s);
+                  momentum, weightDecay, nesterov, scale, s);
       };
+      if (lossScale)
+        kernel = withLossScaling(index, std::move(kernel));
       break;
     }
     }
@@ -596,6 +722,73 @@ private:
     touched.push_back(binding->rootsOf(step));
   }
 
+  /// Workspace bytes of a weight's low-precision copy (WeightCopy.h).
+  int64_t weightCopyBytes(int64_t elements) const {
+    return storage == Storage::F32
+               ? 0
+               : densenet::format::weightCopyBytes(elements, sizeOf(plan.dtype));
+  }
+  cublasComputeType_t computeType() const {
+    return storage == Storage::F32 ? CUBLAS_COMPUTE_32F_PEDANTIC
+                                   : CUBLAS_COMPUTE_32F;
+  }
+
+  /// f16: the table of every gradient an update reads, in device memory,
+  /// for the one check that precedes the updates.
+  void prepareGradientChecks() {
+    std::vector<GradientSpan> spans;
+    for (size_t index = 0; index < plan.steps.size(); ++index) {
+      const Step &step = plan.steps[index];
+      if (step.op != OpKind::SgdUpdate)
+        continue;
+      if (firstUpdate < 0)
+        firstUpdate = int(index);
+      lastUpdate = int(index);
+      spans.push_back({pointer(step.reads[0]),
+                       plan.buffers[step.reads[0]].elements()});
+    }
+    spanCount = int(spans.size());
+    if (spans.empty())
+      return;
+    DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&gradientSpans),
+                              spans.size() * sizeof(GradientSpan)));
+    DENSENET_CHECK(cudaMemcpy(gradientSpans, spans.data(),
+                              spans.size() * sizeof(GradientSpan),
+                              cudaMemcpyHostToDevice));
+  }
+
+  /// The first update of an f16 step first checks every gradient (after
+  /// every all-reduce, since the plan defers all updates to the end); the
+  /// last one then advances the scale.
+  std::function<void()> withLossScaling(int index,
+                                        std::function<void()> update) {
+    cudaStream_t s = stream;
+    DeviceLossScale *scale = lossScale;
+    if (index == firstUpdate) {
+      std::vector<cudaEvent_t> reduced;
+      for (size_t e = 1; e < events.size(); e += 2)
+        reduced.push_back(events[e]);
+      const GradientSpan *spans = gradientSpans;
+      int count = spanCount;
+      update = [=, inner = std::move(update)] {
+        for (cudaEvent_t done : reduced)
+          DENSENET_CHECK(cudaStreamWaitEvent(s, done, 0));
+        clearOverflow(scale, s);
+        checkFinite(spans, count, scale, s);
+        inner();
+      };
+    }
+    if (index == lastUpdate) {
+      const Plan::LossScale settings = *plan.lossScale;
+      update = [=, inner = std::move(update)] {
+        inner();
+        advanceLossScale(scale, settings.growth, settings.backoff,
+                         settings.interval, s);
+      };
+    }
+    return update;
+  }
+
   /// Finds the pairs of steps to run as one kernel (Fusion.h) and compiles
   /// their kernels. A pair whose second step waits for an all-reduce stays
   /// apart (its work would move before the wait).
@@ -617,6 +810,9 @@ private:
       shape.batch = x.n;
       shape.plane = x.plane();
       shape.writeIntermediate = writeIntermediate;
+      shape.storage = storage == Storage::F32    ? FusedShape::F32
+                      : storage == Storage::BF16 ? FusedShape::BF16
+                                                 : FusedShape::F16;
       fusedFirst[first] = shape;
       fusedSecond[second] = true;
       shapes.push_back(shape);
@@ -725,12 +921,17 @@ private:
 
   const Plan &plan;
   int device = 0;
+  Storage storage = Storage::F32; // of the plan's feature maps
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
   uint8_t *arena = nullptr;
   StepCounters *counters = nullptr;
   int32_t *invalidLabel = nullptr;
+  // f16 plans: the loss scale (in `counters`), and the gradients to check.
+  DeviceLossScale *lossScale = nullptr;
+  GradientSpan *gradientSpans = nullptr;
+  int spanCount = 0, firstUpdate = -1, lastUpdate = -1;
   cudaGraphExec_t graph = nullptr;
   std::vector<Convolution> convolutions;
   std::vector<std::function<void()>> kernels, inference;

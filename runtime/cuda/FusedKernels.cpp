@@ -9,7 +9,9 @@ using namespace densenet::runtime::cuda;
 
 std::string FusedShape::name() const {
   std::ostringstream out;
-  out << (kind == NormRelu ? "norm_relu" : "relu_norm_grad") << "_n" << batch
+  static const char *storageNames[] = {"f32", "bf16", "f16"};
+  out << (kind == NormRelu ? "norm_relu" : "relu_norm_grad") << "_"
+      << storageNames[storage] << "_n" << batch
       << "_p" << plane << (writeIntermediate ? "_w" : "");
   return out.str();
 }
@@ -40,22 +42,22 @@ __device__ double dn_block_sum(double value) {
 /// registers (Kernels.cu: batchNormForwardKernel, reluKernel).
 constexpr const char *kNormRelu = R"(
 extern "C" __global__ void __launch_bounds__(DN_THREADS)
-%NAME%(const float *__restrict__ input, long long inputStride,
+%NAME%(const %MAP% *__restrict__ input, long long inputStride,
        const float *__restrict__ weight, const float *__restrict__ bias,
-       float *__restrict__ normalized, long long normalizedStride,
-       float *__restrict__ rectified, long long rectifiedStride,
+       %MAP% *__restrict__ normalized, long long normalizedStride,
+       %MAP% *__restrict__ rectified, long long rectifiedStride,
        float *__restrict__ mean, float *__restrict__ variance,
        double epsilon) {
   constexpr long long kPlane = %PLANE%, kCount = %BATCH%LL * kPlane;
   const long long c = blockIdx.x;
-  const float *x = input + c * kPlane;
+  const %MAP% *x = input + c * kPlane;
   double sum = 0;
   for (long long e = threadIdx.x; e < kCount; e += DN_THREADS)
-    sum += x[e / kPlane * inputStride + e % kPlane];
+    sum += %LOAD%(x[e / kPlane * inputStride + e % kPlane]);
   double average = dn_block_sum(sum) / double(kCount);
   double squares = 0;
   for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
-    double d = x[e / kPlane * inputStride + e % kPlane] - average;
+    double d = %LOAD%(x[e / kPlane * inputStride + e % kPlane]) - average;
     squares += d * d;
   }
   double biased = dn_block_sum(squares) / double(kCount);
@@ -65,11 +67,11 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
   }
   float scale = float(weight[c] / sqrt(biased + epsilon));
   float shift = float(bias[c] - average * scale);
-  float *y = normalized + c * kPlane, *r = rectified + c * kPlane;
+  %MAP% *y = normalized + c * kPlane, *r = rectified + c * kPlane;
   for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
     long long i = e / kPlane, p = e % kPlane;
-    float value = x[i * inputStride + p] * scale + shift;
-%WRITE_NORMALIZED%    r[i * rectifiedStride + p] = value > 0.0f ? value : 0.0f;
+    float value = %LOAD%(x[i * inputStride + p]) * scale + shift;
+%WRITE_NORMALIZED%    r[i * rectifiedStride + p] = %STORE%(value > 0.0f ? value : 0.0f);
   }
 }
 )";
@@ -78,28 +80,28 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
 /// (Kernels.cu: reluBackwardKernel, batchNormBackwardKernel).
 constexpr const char *kReluNormGrad = R"(
 extern "C" __global__ void __launch_bounds__(DN_THREADS)
-%NAME%(const float *__restrict__ rectifiedGrad, long long rectifiedGradStride,
-       const float *__restrict__ rectified, long long rectifiedStride,
-       const float *__restrict__ input, long long inputStride,
+%NAME%(const %MAP% *__restrict__ rectifiedGrad, long long rectifiedGradStride,
+       const %MAP% *__restrict__ rectified, long long rectifiedStride,
+       const %MAP% *__restrict__ input, long long inputStride,
        const float *__restrict__ weight, const float *__restrict__ mean,
        const float *__restrict__ variance,
-       float *__restrict__ inputGrad, long long inputGradStride,
+       %MAP% *__restrict__ inputGrad, long long inputGradStride,
        float *__restrict__ weightGrad, float *__restrict__ biasGrad,
-       float *__restrict__ normalizedGrad, long long normalizedGradStride,
+       %MAP% *__restrict__ normalizedGrad, long long normalizedGradStride,
        double epsilon) {
   constexpr long long kPlane = %PLANE%, kCount = %BATCH%LL * kPlane;
   const long long c = blockIdx.x;
-  const float *dr = rectifiedGrad + c * kPlane, *r = rectified + c * kPlane;
-  const float *x = input + c * kPlane;
+  const %MAP% *dr = rectifiedGrad + c * kPlane, *r = rectified + c * kPlane;
+  const %MAP% *x = input + c * kPlane;
   double inverseStd = 1.0 / sqrt(double(variance[c]) + epsilon);
   float center = mean[c];
   double sumGrad = 0, sumCentered = 0;
   for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
     long long i = e / kPlane, p = e % kPlane;
-    float dy = r[i * rectifiedStride + p] > 0.0f
-                   ? dr[i * rectifiedGradStride + p] : 0.0f;
+    float dy = %LOAD%(r[i * rectifiedStride + p]) > 0.0f
+                   ? %LOAD%(dr[i * rectifiedGradStride + p]) : 0.0f;
 %WRITE_GRADIENT%    sumGrad += dy;
-    sumCentered += double(dy) * (x[i * inputStride + p] - center);
+    sumCentered += double(dy) * (%LOAD%(x[i * inputStride + p]) - center);
   }
   sumGrad = dn_block_sum(sumGrad);
   sumCentered = dn_block_sum(sumCentered);
@@ -111,16 +113,49 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
   float scale = float(weight[c] * inverseStd);
   float meanGrad = float(sumGrad / double(kCount));
   float slope = float(gradWeight * inverseStd / double(kCount));
-  float *dx = inputGrad + c * kPlane;
+  %MAP% *dx = inputGrad + c * kPlane;
   for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
     long long i = e / kPlane, p = e % kPlane;
-    float dy = r[i * rectifiedStride + p] > 0.0f
-                   ? dr[i * rectifiedGradStride + p] : 0.0f;
-    dx[i * inputGradStride + p] =
-        scale * (dy - meanGrad - (x[i * inputStride + p] - center) * slope);
+    float dy = %LOAD%(r[i * rectifiedStride + p]) > 0.0f
+                   ? %LOAD%(dr[i * rectifiedGradStride + p]) : 0.0f;
+    dx[i * inputGradStride + p] = %STORE%(
+        scale * (dy - meanGrad - (%LOAD%(x[i * inputStride + p]) - center) * slope));
   }
 }
 )";
+
+/// Widening and rounding per storage type (round to nearest even, the
+/// instructions cuda_bf16.h's and cuda_fp16.h's conversions use, which
+/// Kernels.cu calls), written out so that NVRTC needs no headers. 16-bit
+/// values travel as their bit patterns.
+constexpr const char *kConversions[] = {
+    R"(
+__device__ __forceinline__ float dn_load_f32(float v) { return v; }
+__device__ __forceinline__ float dn_store_f32(float v) { return v; }
+)",
+    R"(
+__device__ __forceinline__ float dn_load_bf16(unsigned short v) {
+  return __uint_as_float(unsigned(v) << 16);
+}
+__device__ __forceinline__ unsigned short dn_store_bf16(float v) {
+  unsigned short bits;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(bits) : "f"(v));
+  return bits;
+}
+)",
+    R"(
+__device__ __forceinline__ float dn_load_f16(unsigned short v) {
+  float value;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(value) : "h"(v));
+  return value;
+}
+__device__ __forceinline__ unsigned short dn_store_f16(float v) {
+  unsigned short bits;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(v));
+  return bits;
+}
+)"};
+constexpr const char *kStorageSuffix[] = {"f32", "bf16", "f16"};
 
 void replaceAll(std::string &text, const std::string &from,
                 const std::string &to) {
@@ -135,6 +170,13 @@ std::string
 densenet::runtime::cuda::fusedKernelSource(const std::vector<FusedShape> &shapes) {
   std::string source = kPrelude;
   replaceAll(source, "%THREADS%", std::to_string(kFusedThreads));
+  // The conversions of the storage types in use (bf16's need sm_80).
+  bool used[3] = {false, false, false};
+  for (const FusedShape &shape : shapes)
+    used[shape.storage] = true;
+  for (int storage = 0; storage < 3; ++storage)
+    if (used[storage])
+      source += kConversions[storage];
   std::vector<FusedShape> done;
   for (const FusedShape &shape : shapes) {
     if (std::find(done.begin(), done.end(), shape) != done.end())
@@ -147,13 +189,18 @@ densenet::runtime::cuda::fusedKernelSource(const std::vector<FusedShape> &shapes
     replaceAll(kernel, "%BATCH%", std::to_string(shape.batch));
     replaceAll(kernel, "%WRITE_NORMALIZED%",
                shape.writeIntermediate
-                   ? "    y[i * normalizedStride + p] = value;\n"
+                   ? "    y[i * normalizedStride + p] = %STORE%(value);\n"
                    : "");
     replaceAll(kernel, "%WRITE_GRADIENT%",
                shape.writeIntermediate
                    ? "    normalizedGrad[c * kPlane + i * normalizedGradStride "
-                     "+ p] = dy;\n"
+                     "+ p] = %STORE%(dy);\n"
                    : "");
+    std::string suffix = kStorageSuffix[shape.storage];
+    replaceAll(kernel, "%MAP%",
+               shape.storage == FusedShape::F32 ? "float" : "unsigned short");
+    replaceAll(kernel, "%LOAD%", "dn_load_" + suffix);
+    replaceAll(kernel, "%STORE%", "dn_store_" + suffix);
     source += kernel;
   }
   return source;

@@ -29,6 +29,9 @@ constexpr int kFusedThreads = 256;
 /// they differ from layer to layer, the batch and the plane do not.
 struct FusedShape {
   enum Kind { NormRelu, ReluNormGrad } kind = NormRelu;
+  /// How the maps' elements are stored (Kernels.h: Storage); the
+  /// statistics and parameters are f32 in every case.
+  enum StorageKind { F32, BF16, F16 } storage = F32;
   int64_t batch = 0, plane = 0;
   /// Also write the intermediate map (normalized output, or the gradient
   /// the ReLU passes back), because another step reads it.
@@ -37,27 +40,29 @@ struct FusedShape {
   /// The kernel's name in the generated source.
   std::string name() const;
   bool operator==(const FusedShape &other) const {
-    return kind == other.kind && batch == other.batch &&
+    return kind == other.kind && storage == other.storage &&
+           batch == other.batch &&
            plane == other.plane && writeIntermediate == other.writeIntermediate;
   }
 };
 
 /// One translation unit defining a kernel for each shape (duplicates
-/// once). The signatures:
+/// once). The signatures, with `map` the storage type (float, or the 16-bit
+/// pattern of a bf16 or f16 value as unsigned short):
 ///
-///   norm_relu_*(const float *input, long long inputStride,
+///   norm_relu_*(const map *input, long long inputStride,
 ///               const float *weight, const float *bias,
-///               float *normalized, long long normalizedStride,
-///               float *rectified, long long rectifiedStride,
+///               map *normalized, long long normalizedStride,
+///               map *rectified, long long rectifiedStride,
 ///               float *mean, float *variance, double epsilon)
-///   relu_norm_grad_*(const float *rectifiedGrad, long long rectifiedGradStride,
-///                    const float *rectified, long long rectifiedStride,
-///                    const float *input, long long inputStride,
+///   relu_norm_grad_*(const map *rectifiedGrad, long long rectifiedGradStride,
+///                    const map *rectified, long long rectifiedStride,
+///                    const map *input, long long inputStride,
 ///                    const float *weight, const float *mean,
 ///                    const float *variance,
-///                    float *inputGrad, long long inputGradStride,
+///                    map *inputGrad, long long inputGradStride,
 ///                    float *weightGrad, float *biasGrad,
-///                    float *normalizedGrad, long long normalizedGradStride,
+///                    map *normalizedGrad, long long normalizedGradStride,
 ///                    double epsilon)
 ///
 /// Every map pointer is the map's data (channel 0 of image 0); a stride is

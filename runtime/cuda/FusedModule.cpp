@@ -47,8 +47,10 @@ void FusedModule::normRelu(const FusedShape &shape, const DeviceMap &input,
                            const DeviceMap &rectified, float *mean,
                            float *variance, double epsilon,
                            cudaStream_t stream) const {
-  const float *x = input.data;
-  float *y = normalized.data, *r = rectified.data;
+  // The maps' elements are of the shape's storage type; the kernel's
+  // parameters are pointers all the same.
+  const void *x = input.data;
+  void *y = normalized.data, *r = rectified.data;
   long long xStride = input.imageStride, yStride = normalized.imageStride,
             rStride = rectified.imageStride;
   void *arguments[] = {&x,    &xStride, &weight, &bias,     &y,      &yStride,
@@ -66,8 +68,8 @@ void FusedModule::reluNormGrad(const FusedShape &shape,
                                float *biasGrad,
                                const DeviceMap &normalizedGrad, double epsilon,
                                cudaStream_t stream) const {
-  const float *dr = rectifiedGrad.data, *r = rectified.data, *x = input.data;
-  float *dx = inputGrad.data, *dy = normalizedGrad.data;
+  const void *dr = rectifiedGrad.data, *r = rectified.data, *x = input.data;
+  void *dx = inputGrad.data, *dy = normalizedGrad.data;
   long long drStride = rectifiedGrad.imageStride,
             rStride = rectified.imageStride, xStride = input.imageStride,
             dxStride = inputGrad.imageStride,

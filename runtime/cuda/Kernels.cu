@@ -1,16 +1,23 @@
-//===- Kernels.cu - f32 CUDA kernels of the CUDA backend ------------------===//
+//===- Kernels.cu - CUDA kernels of the CUDA backend ----------------------===//
 //
 // Simple, deterministic kernels: element-wise ops use a grid-stride loop;
 // per-channel reductions (batch norm) use one block per channel and a
 // shared-memory tree in a fixed order; the backward of pooling gathers for
 // each input pixel from the windows that contain it instead of scattering
-// with atomics, so no result depends on scheduling.
+// with atomics, so no result depends on scheduling. Feature maps are f32,
+// bf16 or f16 in memory (each kernel is a template over the storage type)
+// and f32 in arithmetic; parameters, their gradients and the batch-norm
+// statistics are f32.
 //
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cuda/Kernels.h"
 
+#include "runtime/backend/LossScale.h"
 #include "runtime/backend/Philox.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cmath>
 
@@ -26,13 +33,68 @@ int blocksFor(int64_t count) {
   return static_cast<int>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
 }
 
-__device__ inline float &at(const DeviceMap &map, int64_t i, int64_t c,
+/// Widening and rounding of each storage type (round to nearest even, as
+/// cvt.rn does; the NVRTC kernels of FusedKernels.cpp convert the same way).
+template <typename T> struct Element;
+template <> struct Element<float> {
+  static __device__ float load(float v) { return v; }
+  static __device__ float store(float v) { return v; }
+};
+template <> struct Element<__nv_bfloat16> {
+  static __device__ float load(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __nv_bfloat16 store(float v) {
+    return __float2bfloat16_rn(v);
+  }
+};
+template <> struct Element<__half> {
+  static __device__ float load(__half v) { return __half2float(v); }
+  static __device__ __half store(float v) { return __float2half_rn(v); }
+};
+
+/// An element as an f32 lvalue: reads widen, writes round. For f32 storage
+/// it compiles to plain loads and stores.
+template <typename T> struct Ref {
+  T *pointer;
+  __device__ operator float() const { return Element<T>::load(*pointer); }
+  __device__ Ref &operator=(float value) {
+    *pointer = Element<T>::store(value);
+    return *this;
+  }
+  __device__ Ref &operator=(const Ref &other) { return *this = float(other); }
+  __device__ Ref &operator+=(float value) {
+    return *this = float(*this) + value;
+  }
+};
+
+/// A DeviceMap whose storage type the kernel knows.
+template <typename T> struct Map {
+  T *data;
+  int64_t n, c, h, w, imageStride;
+};
+
+template <typename T> Map<T> typed(const DeviceMap &map) {
+  return {static_cast<T *>(map.data), map.n, map.c, map.h, map.w,
+          map.imageStride};
+}
+
+/// Runs f(T()) with T the element type of `storage`.
+template <typename F> void dispatch(Storage storage, F &&f) {
+  switch (storage) {
+  case Storage::F32: f(float()); break;
+  case Storage::BF16: f(__nv_bfloat16()); break;
+  case Storage::F16: f(__half()); break;
+  }
+}
+
+template <typename T>
+__device__ inline Ref<T> at(const Map<T> &map, int64_t i, int64_t c,
                             int64_t p) {
-  return map.data[i * map.imageStride + c * map.h * map.w + p];
+  return {map.data + i * map.imageStride + c * map.h * map.w + p};
 }
 
 /// Element e of the logical [n, c, h * w] tensor as (image, channel, pixel).
-__device__ inline void split(const DeviceMap &map, int64_t e, int64_t &i,
+template <typename T>
+__device__ inline void split(const Map<T> &map, int64_t e, int64_t &i,
                              int64_t &c, int64_t &p) {
   int64_t plane = map.h * map.w;
   p = e % plane;
@@ -55,8 +117,9 @@ __device__ double blockSum(double value) {
   return total;
 }
 
-__global__ void batchNormForwardKernel(DeviceMap input, const float *weight,
-                                       const float *bias, DeviceMap output,
+template <typename T>
+__global__ void batchNormForwardKernel(Map<T> input, const float *weight,
+                                       const float *bias, Map<T> output,
                                        float *mean, float *variance,
                                        double epsilon) {
   int64_t c = blockIdx.x;
@@ -82,8 +145,9 @@ __global__ void batchNormForwardKernel(DeviceMap input, const float *weight,
         at(input, e / plane, c, e % plane) * scale + shift;
 }
 
-__global__ void batchNormInferenceKernel(DeviceMap input, const float *weight,
-                                         const float *bias, DeviceMap output,
+template <typename T>
+__global__ void batchNormInferenceKernel(Map<T> input, const float *weight,
+                                         const float *bias, Map<T> output,
                                          const float *runningMean,
                                          const float *runningVariance,
                                          double epsilon) {
@@ -99,10 +163,11 @@ __global__ void batchNormInferenceKernel(DeviceMap input, const float *weight,
   }
 }
 
-__global__ void batchNormBackwardKernel(DeviceMap outputGrad, DeviceMap input,
+template <typename T>
+__global__ void batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
                                         const float *weight, const float *mean,
                                         const float *variance,
-                                        DeviceMap inputGrad, float *weightGrad,
+                                        Map<T> inputGrad, float *weightGrad,
                                         float *biasGrad, double epsilon) {
   int64_t c = blockIdx.x;
   int64_t plane = input.h * input.w, count = input.n * plane;
@@ -149,7 +214,8 @@ __global__ void runningStatsKernel(float *runningMean, float *runningVariance,
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; \
        e += int64_t(gridDim.x) * blockDim.x)
 
-__global__ void reluKernel(DeviceMap input, DeviceMap output) {
+template <typename T>
+__global__ void reluKernel(Map<T> input, Map<T> output) {
   ELEMENTWISE_LOOP(input) {
     int64_t i, c, p;
     split(input, e, i, c, p);
@@ -158,8 +224,9 @@ __global__ void reluKernel(DeviceMap input, DeviceMap output) {
   }
 }
 
-__global__ void reluBackwardKernel(DeviceMap outputGrad, DeviceMap output,
-                                   DeviceMap inputGrad) {
+template <typename T>
+__global__ void reluBackwardKernel(Map<T> outputGrad, Map<T> output,
+                                   Map<T> inputGrad) {
   ELEMENTWISE_LOOP(output) {
     int64_t i, c, p;
     split(output, e, i, c, p);
@@ -168,7 +235,8 @@ __global__ void reluBackwardKernel(DeviceMap outputGrad, DeviceMap output,
   }
 }
 
-__global__ void copyChannelsKernel(DeviceMap input, DeviceMap output,
+template <typename T>
+__global__ void copyChannelsKernel(Map<T> input, Map<T> output,
                                    int64_t channelOffset) {
   ELEMENTWISE_LOOP(input) {
     int64_t i, c, p;
@@ -177,7 +245,8 @@ __global__ void copyChannelsKernel(DeviceMap input, DeviceMap output,
   }
 }
 
-__global__ void accumulateKernel(DeviceMap value, DeviceMap buffer,
+template <typename T>
+__global__ void accumulateKernel(Map<T> value, Map<T> buffer,
                                  int64_t channelOffset) {
   ELEMENTWISE_LOOP(value) {
     int64_t i, c, p;
@@ -186,7 +255,8 @@ __global__ void accumulateKernel(DeviceMap value, DeviceMap buffer,
   }
 }
 
-__global__ void dropoutKernel(DeviceMap input, DeviceMap output, double rate,
+template <typename T>
+__global__ void dropoutKernel(Map<T> input, Map<T> output, double rate,
                               uint64_t key, const StepCounters *counters) {
   float scale = float(1.0 / (1.0 - rate));
   uint64_t seed = counters->seed;
@@ -200,7 +270,8 @@ __global__ void dropoutKernel(DeviceMap input, DeviceMap output, double rate,
   }
 }
 
-__global__ void maxPoolForwardKernel(DeviceMap input, DeviceMap output,
+template <typename T>
+__global__ void maxPoolForwardKernel(Map<T> input, Map<T> output,
                                      DeviceWindow window) {
   ELEMENTWISE_LOOP(output) {
     int64_t i, c, p;
@@ -226,7 +297,8 @@ __global__ void maxPoolForwardKernel(DeviceMap input, DeviceMap output,
 }
 
 /// The flat index of the first maximum of output pixel (oy, ox)'s window.
-__device__ int64_t firstMaximum(const DeviceMap &input, int64_t i, int64_t c,
+template <typename T>
+__device__ int64_t firstMaximum(const Map<T> &input, int64_t i, int64_t c,
                                 int64_t oy, int64_t ox, float best,
                                 const DeviceWindow &window) {
   for (int ky = 0; ky < window.kernelHeight; ++ky) {
@@ -253,8 +325,9 @@ __device__ void windowsContaining(int64_t y, int kernel, int stride,
   last = high < outputs - 1 ? high : outputs - 1;
 }
 
-__global__ void maxPoolBackwardKernel(DeviceMap outputGrad, DeviceMap input,
-                                      DeviceMap output, DeviceMap inputGrad,
+template <typename T>
+__global__ void maxPoolBackwardKernel(Map<T> outputGrad, Map<T> input,
+                                      Map<T> output, Map<T> inputGrad,
                                       DeviceWindow window) {
   ELEMENTWISE_LOOP(input) {
     int64_t i, c, p;
@@ -276,7 +349,8 @@ __global__ void maxPoolBackwardKernel(DeviceMap outputGrad, DeviceMap input,
   }
 }
 
-__global__ void avgPoolForwardKernel(DeviceMap input, DeviceMap output,
+template <typename T>
+__global__ void avgPoolForwardKernel(Map<T> input, Map<T> output,
                                      DeviceWindow window) {
   float scale = 1.0f / float(window.kernelHeight * window.kernelWidth);
   ELEMENTWISE_LOOP(output) {
@@ -298,8 +372,9 @@ __global__ void avgPoolForwardKernel(DeviceMap input, DeviceMap output,
   }
 }
 
-__global__ void avgPoolBackwardKernel(DeviceMap outputGrad,
-                                      DeviceMap inputGrad,
+template <typename T>
+__global__ void avgPoolBackwardKernel(Map<T> outputGrad,
+                                      Map<T> inputGrad,
                                       DeviceWindow window) {
   float scale = 1.0f / float(window.kernelHeight * window.kernelWidth);
   ELEMENTWISE_LOOP(inputGrad) {
@@ -319,7 +394,8 @@ __global__ void avgPoolBackwardKernel(DeviceMap outputGrad,
   }
 }
 
-__global__ void globalAvgPoolForwardKernel(DeviceMap input, float *output) {
+template <typename T>
+__global__ void globalAvgPoolForwardKernel(Map<T> input, Map<T> output) {
   int64_t pairs = input.n * input.c, plane = input.h * input.w;
   for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < pairs;
        k += int64_t(gridDim.x) * blockDim.x) {
@@ -327,46 +403,46 @@ __global__ void globalAvgPoolForwardKernel(DeviceMap input, float *output) {
     double sum = 0;
     for (int64_t p = 0; p < plane; ++p)
       sum += at(input, i, c, p);
-    output[k] = float(sum / double(plane));
+    at(output, i, c, 0) = float(sum / double(plane));
   }
 }
 
-__global__ void globalAvgPoolBackwardKernel(const float *outputGrad,
-                                            DeviceMap inputGrad) {
+template <typename T>
+__global__ void globalAvgPoolBackwardKernel(Map<T> outputGrad,
+                                            Map<T> inputGrad) {
   float scale = 1.0f / float(inputGrad.h * inputGrad.w);
   ELEMENTWISE_LOOP(inputGrad) {
     int64_t i, c, p;
     split(inputGrad, e, i, c, p);
-    at(inputGrad, i, c, p) = outputGrad[i * inputGrad.c + c] * scale;
+    at(inputGrad, i, c, p) = at(outputGrad, i, c, 0) * scale;
   }
 }
 
-__global__ void addBiasKernel(float *output, const float *bias, int64_t batch,
-                              int64_t outputs) {
+template <typename T>
+__global__ void addBiasKernel(Map<T> output, const float *bias) {
   for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-       k < batch * outputs; k += int64_t(gridDim.x) * blockDim.x)
-    output[k] += bias[k % outputs];
+       k < output.n * output.c; k += int64_t(gridDim.x) * blockDim.x)
+    at(output, k / output.c, k % output.c, 0) += bias[k % output.c];
 }
 
-__global__ void biasGradientKernel(const float *outputGrad, float *biasGrad,
-                                   int64_t batch, int64_t outputs) {
+template <typename T>
+__global__ void biasGradientKernel(Map<T> outputGrad, float *biasGrad) {
   int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (o >= outputs)
+  if (o >= outputGrad.c)
     return;
   double sum = 0;
-  for (int64_t i = 0; i < batch; ++i)
-    sum += outputGrad[i * outputs + o];
+  for (int64_t i = 0; i < outputGrad.n; ++i)
+    sum += at(outputGrad, i, o, 0);
   biasGrad[o] = float(sum);
 }
 
-__global__ void softmaxCrossEntropyKernel(const float *logits,
-                                          const int32_t *labels, int64_t batch,
-                                          int64_t classes, float *loss,
-                                          int64_t *correct,
+template <typename T>
+__global__ void softmaxCrossEntropyKernel(Map<T> logits, const int32_t *labels,
+                                          float *loss, int64_t *correct,
                                           int32_t *invalidLabel) {
+  int64_t batch = logits.n, classes = logits.c;
   double total = 0, right = 0;
   for (int64_t i = threadIdx.x; i < batch; i += blockDim.x) {
-    const float *z = logits + i * classes;
     int32_t label = labels[i];
     if (label < 0 || label >= classes) {
       *invalidLabel = 1;
@@ -374,12 +450,13 @@ __global__ void softmaxCrossEntropyKernel(const float *logits,
     }
     int64_t best = 0;
     for (int64_t k = 1; k < classes; ++k)
-      if (z[k] > z[best])
+      if (float(at(logits, i, k, 0)) > float(at(logits, i, best, 0)))
         best = k;
+    double top = float(at(logits, i, best, 0));
     double sum = 0;
     for (int64_t k = 0; k < classes; ++k)
-      sum += exp(double(z[k]) - double(z[best]));
-    total += log(sum) + double(z[best]) - double(z[label]);
+      sum += exp(double(float(at(logits, i, k, 0))) - top);
+    total += log(sum) + top - double(float(at(logits, i, label, 0)));
     right += best == label ? 1 : 0;
   }
   total = blockSum(total);
@@ -390,40 +467,93 @@ __global__ void softmaxCrossEntropyKernel(const float *logits,
   }
 }
 
-__global__ void softmaxCrossEntropyBackwardKernel(const float *logits,
-                                                  const int32_t *labels,
-                                                  int64_t batch,
-                                                  int64_t classes,
-                                                  float *logitsGrad) {
+template <typename T>
+__global__ void softmaxCrossEntropyBackwardKernel(
+    Map<T> logits, const int32_t *labels, Map<T> logitsGrad,
+    const DeviceLossScale *lossScale) {
+  int64_t batch = logits.n, classes = logits.c;
+  // f16: the gradient of the scaled loss (LossScale.h).
+  double scale = lossScale ? double(lossScale->scale) : 1.0;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < batch;
        i += int64_t(gridDim.x) * blockDim.x) {
-    const float *z = logits + i * classes;
-    float *dz = logitsGrad + i * classes;
-    double top = z[0];
-    for (int64_t k = 1; k < classes; ++k)
-      top = z[k] > top ? z[k] : top;
+    double top = float(at(logits, i, 0, 0));
+    for (int64_t k = 1; k < classes; ++k) {
+      double z = float(at(logits, i, k, 0));
+      top = z > top ? z : top;
+    }
     double sum = 0;
     for (int64_t k = 0; k < classes; ++k)
-      sum += exp(double(z[k]) - top);
-    for (int64_t k = 0; k < classes; ++k)
-      dz[k] = float((exp(double(z[k]) - top) / sum -
-                     (k == labels[i] ? 1.0 : 0.0)) /
-                    double(batch));
+      sum += exp(double(float(at(logits, i, k, 0))) - top);
+    for (int64_t k = 0; k < classes; ++k) {
+      double probability = exp(double(float(at(logits, i, k, 0))) - top) / sum;
+      double gradient =
+          (probability - (k == labels[i] ? 1.0 : 0.0)) / double(batch);
+      at(logitsGrad, i, k, 0) =
+          float(lossScale ? gradient * scale : gradient);
+    }
   }
 }
 
 __global__ void sgdUpdateKernel(float *parameter, const float *gradient,
                                 float *momentumBuffer, int64_t count,
                                 const float *learningRate, float momentum,
-                                float weightDecay, bool nesterov) {
+                                float weightDecay, bool nesterov,
+                                const DeviceLossScale *lossScale) {
+  // A step whose gradients overflowed changes nothing (LossScale.h).
+  if (lossScale && lossScale->overflow)
+    return;
   float rate = *learningRate;
+  float unscale = lossScale ? 1.0f / lossScale->scale : 1.0f;
   for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < count;
        k += int64_t(gridDim.x) * blockDim.x) {
-    float g = gradient[k] + weightDecay * parameter[k];
+    float raw = lossScale ? gradient[k] * unscale : gradient[k];
+    float g = raw + weightDecay * parameter[k];
     float v = momentum * momentumBuffer[k] + g;
     momentumBuffer[k] = v;
     parameter[k] -= rate * (nesterov ? g + momentum * v : v);
   }
+}
+
+template <typename T>
+__global__ void roundWeightsKernel(const float *weights, T *copy,
+                                   int64_t count) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < count;
+       k += int64_t(gridDim.x) * blockDim.x)
+    copy[k] = Element<T>::store(weights[k]);
+}
+
+template <typename T>
+__global__ void widenGradientKernel(const T *gradient, float *widened,
+                                    int64_t count) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < count;
+       k += int64_t(gridDim.x) * blockDim.x)
+    widened[k] = Element<T>::load(gradient[k]);
+}
+
+__global__ void clearOverflowKernel(DeviceLossScale *lossScale) {
+  lossScale->overflow = 0;
+}
+
+/// Grid (blocks, spans): block b of span s strides over span s. Every
+/// thread that sees a value that is not finite stores 1; the order does not
+/// matter, so no atomics are needed.
+__global__ void checkFiniteKernel(const GradientSpan *spans,
+                                  DeviceLossScale *lossScale) {
+  GradientSpan span = spans[blockIdx.y];
+  bool bad = false;
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+       k < span.count; k += int64_t(gridDim.x) * blockDim.x)
+    bad |= !isfinite(span.data[k]);
+  if (bad)
+    lossScale->overflow = 1;
+}
+
+__global__ void advanceLossScaleKernel(DeviceLossScale *lossScale,
+                                       double growth, double backoff,
+                                       int64_t interval) {
+  advanceLossScaleRule(lossScale->scale, lossScale->goodSteps,
+                       lossScale->skipped, lossScale->overflow != 0, growth,
+                       backoff, interval);
 }
 
 int64_t elements(const DeviceMap &map) { return map.n * map.c * map.h * map.w; }
@@ -434,8 +564,12 @@ void cuda::batchNormForward(const DeviceMap &input, const float *weight,
                             const float *bias, const DeviceMap &output,
                             float *mean, float *variance, double epsilon,
                             cudaStream_t stream) {
-  batchNormForwardKernel<<<int(input.c), kThreads, 0, stream>>>(
-      input, weight, bias, output, mean, variance, epsilon);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    batchNormForwardKernel<<<int(input.c), kThreads, 0, stream>>>(
+        typed<T>(input), weight, bias, typed<T>(output), mean, variance,
+        epsilon);
+  });
 }
 
 void cuda::batchNormInference(const DeviceMap &input, const float *weight,
@@ -443,8 +577,13 @@ void cuda::batchNormInference(const DeviceMap &input, const float *weight,
                               const float *runningMean,
                               const float *runningVariance, double epsilon,
                               cudaStream_t stream) {
-  batchNormInferenceKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
-      input, weight, bias, output, runningMean, runningVariance, epsilon);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    batchNormInferenceKernel<<<blocksFor(elements(input)), kThreads, 0,
+                               stream>>>(typed<T>(input), weight, bias,
+                                         typed<T>(output), runningMean,
+                                         runningVariance, epsilon);
+  });
 }
 
 void cuda::batchNormBackward(const DeviceMap &outputGrad,
@@ -453,9 +592,12 @@ void cuda::batchNormBackward(const DeviceMap &outputGrad,
                              const DeviceMap &inputGrad, float *weightGrad,
                              float *biasGrad, double epsilon,
                              cudaStream_t stream) {
-  batchNormBackwardKernel<<<int(input.c), kThreads, 0, stream>>>(
-      outputGrad, input, weight, mean, variance, inputGrad, weightGrad,
-      biasGrad, epsilon);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    batchNormBackwardKernel<<<int(input.c), kThreads, 0, stream>>>(
+        typed<T>(outputGrad), typed<T>(input), weight, mean, variance,
+        typed<T>(inputGrad), weightGrad, biasGrad, epsilon);
+  });
 }
 
 void cuda::runningStatsUpdate(float *runningMean, float *runningVariance,
@@ -469,107 +611,196 @@ void cuda::runningStatsUpdate(float *runningMean, float *runningVariance,
 
 void cuda::relu(const DeviceMap &input, const DeviceMap &output,
                 cudaStream_t stream) {
-  reluKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(input,
-                                                                   output);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    reluKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
+        typed<T>(input), typed<T>(output));
+  });
 }
 
 void cuda::reluBackward(const DeviceMap &outputGrad, const DeviceMap &output,
                         const DeviceMap &inputGrad, cudaStream_t stream) {
-  reluBackwardKernel<<<blocksFor(elements(output)), kThreads, 0, stream>>>(
-      outputGrad, output, inputGrad);
+  dispatch(output.storage, [&](auto type) {
+    using T = decltype(type);
+    reluBackwardKernel<<<blocksFor(elements(output)), kThreads, 0, stream>>>(
+        typed<T>(outputGrad), typed<T>(output), typed<T>(inputGrad));
+  });
 }
 
 void cuda::copyChannels(const DeviceMap &input, const DeviceMap &output,
                         int64_t channelOffset, cudaStream_t stream) {
-  copyChannelsKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
-      input, output, channelOffset);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    copyChannelsKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
+        typed<T>(input), typed<T>(output), channelOffset);
+  });
 }
 
 void cuda::accumulate(const DeviceMap &value, const DeviceMap &buffer,
                       int64_t channelOffset, cudaStream_t stream) {
-  accumulateKernel<<<blocksFor(elements(value)), kThreads, 0, stream>>>(
-      value, buffer, channelOffset);
+  dispatch(value.storage, [&](auto type) {
+    using T = decltype(type);
+    accumulateKernel<<<blocksFor(elements(value)), kThreads, 0, stream>>>(
+        typed<T>(value), typed<T>(buffer), channelOffset);
+  });
 }
 
 void cuda::dropout(const DeviceMap &input, const DeviceMap &output,
                    double rate, uint64_t layerKey,
                    const StepCounters *counters, cudaStream_t stream) {
-  dropoutKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
-      input, output, rate, layerKey, counters);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    dropoutKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
+        typed<T>(input), typed<T>(output), rate, layerKey, counters);
+  });
 }
 
 void cuda::maxPoolForward(const DeviceMap &input, const DeviceMap &output,
                           const DeviceWindow &window, cudaStream_t stream) {
-  maxPoolForwardKernel<<<blocksFor(elements(output)), kThreads, 0, stream>>>(
-      input, output, window);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    maxPoolForwardKernel<<<blocksFor(elements(output)), kThreads, 0,
+                           stream>>>(typed<T>(input), typed<T>(output),
+                                     window);
+  });
 }
 
 void cuda::maxPoolBackward(const DeviceMap &outputGrad, const DeviceMap &input,
                            const DeviceMap &output, const DeviceMap &inputGrad,
                            const DeviceWindow &window, cudaStream_t stream) {
-  maxPoolBackwardKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
-      outputGrad, input, output, inputGrad, window);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    maxPoolBackwardKernel<<<blocksFor(elements(input)), kThreads, 0,
+                            stream>>>(typed<T>(outputGrad), typed<T>(input),
+                                      typed<T>(output), typed<T>(inputGrad),
+                                      window);
+  });
 }
 
 void cuda::avgPoolForward(const DeviceMap &input, const DeviceMap &output,
                           const DeviceWindow &window, cudaStream_t stream) {
-  avgPoolForwardKernel<<<blocksFor(elements(output)), kThreads, 0, stream>>>(
-      input, output, window);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    avgPoolForwardKernel<<<blocksFor(elements(output)), kThreads, 0,
+                           stream>>>(typed<T>(input), typed<T>(output),
+                                     window);
+  });
 }
 
 void cuda::avgPoolBackward(const DeviceMap &outputGrad,
                            const DeviceMap &inputGrad,
                            const DeviceWindow &window, cudaStream_t stream) {
-  avgPoolBackwardKernel<<<blocksFor(elements(inputGrad)), kThreads, 0,
-                          stream>>>(outputGrad, inputGrad, window);
+  dispatch(inputGrad.storage, [&](auto type) {
+    using T = decltype(type);
+    avgPoolBackwardKernel<<<blocksFor(elements(inputGrad)), kThreads, 0,
+                            stream>>>(typed<T>(outputGrad),
+                                      typed<T>(inputGrad), window);
+  });
 }
 
-void cuda::globalAvgPoolForward(const DeviceMap &input, float *output,
+void cuda::globalAvgPoolForward(const DeviceMap &input, const DeviceMap &output,
                                 cudaStream_t stream) {
-  globalAvgPoolForwardKernel<<<blocksFor(input.n * input.c), kThreads, 0,
-                               stream>>>(input, output);
+  dispatch(input.storage, [&](auto type) {
+    using T = decltype(type);
+    globalAvgPoolForwardKernel<<<blocksFor(input.n * input.c), kThreads, 0,
+                                 stream>>>(typed<T>(input), typed<T>(output));
+  });
 }
 
-void cuda::globalAvgPoolBackward(const float *outputGrad,
+void cuda::globalAvgPoolBackward(const DeviceMap &outputGrad,
                                  const DeviceMap &inputGrad,
                                  cudaStream_t stream) {
-  globalAvgPoolBackwardKernel<<<blocksFor(elements(inputGrad)), kThreads, 0,
-                                stream>>>(outputGrad, inputGrad);
+  dispatch(inputGrad.storage, [&](auto type) {
+    using T = decltype(type);
+    globalAvgPoolBackwardKernel<<<blocksFor(elements(inputGrad)), kThreads, 0,
+                                  stream>>>(typed<T>(outputGrad),
+                                            typed<T>(inputGrad));
+  });
 }
 
-void cuda::addBias(float *output, const float *bias, int64_t batch,
-                   int64_t outputs, cudaStream_t stream) {
-  addBiasKernel<<<blocksFor(batch * outputs), kThreads, 0, stream>>>(
-      output, bias, batch, outputs);
+void cuda::addBias(const DeviceMap &output, const float *bias,
+                   cudaStream_t stream) {
+  dispatch(output.storage, [&](auto type) {
+    using T = decltype(type);
+    addBiasKernel<<<blocksFor(output.n * output.c), kThreads, 0, stream>>>(
+        typed<T>(output), bias);
+  });
 }
 
-void cuda::biasGradient(const float *outputGrad, float *biasGrad,
-                        int64_t batch, int64_t outputs, cudaStream_t stream) {
-  biasGradientKernel<<<blocksFor(outputs), kThreads, 0, stream>>>(
-      outputGrad, biasGrad, batch, outputs);
+void cuda::biasGradient(const DeviceMap &outputGrad, float *biasGrad,
+                        cudaStream_t stream) {
+  dispatch(outputGrad.storage, [&](auto type) {
+    using T = decltype(type);
+    biasGradientKernel<<<blocksFor(outputGrad.c), kThreads, 0, stream>>>(
+        typed<T>(outputGrad), biasGrad);
+  });
 }
 
-void cuda::softmaxCrossEntropy(const float *logits, const int32_t *labels,
-                               int64_t batch, int64_t classes, float *loss,
-                               int64_t *correct, int32_t *invalidLabel,
-                               cudaStream_t stream) {
-  softmaxCrossEntropyKernel<<<1, kThreads, 0, stream>>>(
-      logits, labels, batch, classes, loss, correct, invalidLabel);
+void cuda::softmaxCrossEntropy(const DeviceMap &logits, const int32_t *labels,
+                               float *loss, int64_t *correct,
+                               int32_t *invalidLabel, cudaStream_t stream) {
+  dispatch(logits.storage, [&](auto type) {
+    using T = decltype(type);
+    softmaxCrossEntropyKernel<<<1, kThreads, 0, stream>>>(
+        typed<T>(logits), labels, loss, correct, invalidLabel);
+  });
 }
 
-void cuda::softmaxCrossEntropyBackward(const float *logits,
-                                       const int32_t *labels, int64_t batch,
-                                       int64_t classes, float *logitsGrad,
+void cuda::softmaxCrossEntropyBackward(const DeviceMap &logits,
+                                       const int32_t *labels,
+                                       const DeviceMap &logitsGrad,
+                                       const DeviceLossScale *lossScale,
                                        cudaStream_t stream) {
-  softmaxCrossEntropyBackwardKernel<<<blocksFor(batch), kThreads, 0, stream>>>(
-      logits, labels, batch, classes, logitsGrad);
+  dispatch(logits.storage, [&](auto type) {
+    using T = decltype(type);
+    softmaxCrossEntropyBackwardKernel<<<blocksFor(logits.n), kThreads, 0,
+                                        stream>>>(
+        typed<T>(logits), labels, typed<T>(logitsGrad), lossScale);
+  });
 }
 
 void cuda::sgdUpdate(float *parameter, const float *gradient,
                      float *momentumBuffer, int64_t count,
                      const float *learningRate, double momentum,
-                     double weightDecay, bool nesterov, cudaStream_t stream) {
+                     double weightDecay, bool nesterov,
+                     const DeviceLossScale *lossScale, cudaStream_t stream) {
   sgdUpdateKernel<<<blocksFor(count), kThreads, 0, stream>>>(
       parameter, gradient, momentumBuffer, count, learningRate,
-      float(momentum), float(weightDecay), nesterov);
+      float(momentum), float(weightDecay), nesterov, lossScale);
+}
+
+void cuda::roundWeights(const float *weights, void *copy, int64_t count,
+                        Storage storage, cudaStream_t stream) {
+  dispatch(storage, [&](auto type) {
+    using T = decltype(type);
+    roundWeightsKernel<<<blocksFor(count), kThreads, 0, stream>>>(
+        weights, static_cast<T *>(copy), count);
+  });
+}
+
+void cuda::widenGradient(const void *gradient, float *widened, int64_t count,
+                         Storage storage, cudaStream_t stream) {
+  dispatch(storage, [&](auto type) {
+    using T = decltype(type);
+    widenGradientKernel<<<blocksFor(count), kThreads, 0, stream>>>(
+        static_cast<const T *>(gradient), widened, count);
+  });
+}
+
+void cuda::clearOverflow(DeviceLossScale *lossScale, cudaStream_t stream) {
+  clearOverflowKernel<<<1, 1, 0, stream>>>(lossScale);
+}
+
+void cuda::checkFinite(const GradientSpan *spans, int spanCount,
+                       DeviceLossScale *lossScale, cudaStream_t stream) {
+  if (spanCount > 0)
+    checkFiniteKernel<<<dim3(8, unsigned(spanCount)), kThreads, 0, stream>>>(
+        spans, lossScale);
+}
+
+void cuda::advanceLossScale(DeviceLossScale *lossScale, double growth,
+                            double backoff, int64_t interval,
+                            cudaStream_t stream) {
+  advanceLossScaleKernel<<<1, 1, 0, stream>>>(lossScale, growth, backoff,
+                                              interval);
 }

@@ -1,4 +1,4 @@
-//===- Kernels.h - f32 CUDA kernels of the CUDA backend ---------*- C++ -*-===//
+//===- Kernels.h - CUDA kernels of the CUDA backend -------------*- C++ -*-===//
 //
 // The element-wise, normalization, pooling, loss and optimizer ops of
 // docs/training-semantics.md on the GPU. Convolutions and the classifier's
@@ -21,8 +21,25 @@
 
 namespace densenet::runtime::cuda {
 
-/// A feature map in device memory (runtime/backend/FeatureMap.h).
-using DeviceMap = FeatureMap;
+/// How a map's elements are stored. Arithmetic is f32 whatever the storage
+/// (mixed precision, docs/training-semantics.md): a kernel widens what it
+/// reads and rounds to nearest even what it writes.
+enum class Storage : uint8_t { F32, BF16, F16 };
+
+/// A feature map in device memory (runtime/backend/FeatureMap.h), in its
+/// storage type; a [rows, columns] matrix is [rows, columns, 1, 1].
+struct DeviceMap {
+  void *data = nullptr;
+  int64_t n = 0, c = 0, h = 0, w = 0;
+  int64_t imageStride = 0;
+  Storage storage = Storage::F32;
+
+  DeviceMap() = default;
+  DeviceMap(const FeatureMap &map, Storage storage)
+      : data(map.data), n(map.n), c(map.c), h(map.h), w(map.w),
+        imageStride(map.imageStride), storage(storage) {}
+  int64_t plane() const { return h * w; }
+};
 
 struct DeviceWindow {
   int kernelHeight = 1, kernelWidth = 1;
@@ -35,6 +52,15 @@ struct DeviceWindow {
 struct StepCounters {
   uint64_t seed;
   int64_t step;
+};
+
+/// Dynamic loss scaling of f16 plans, on the device so that the captured
+/// graph carries it from step to step (runtime/backend/LossScale.h).
+struct DeviceLossScale {
+  float scale;
+  int32_t overflow;  // this step: some gradient is not finite
+  int64_t goodSteps; // finite steps in a row
+  int64_t skipped;   // steps skipped so far
 };
 
 void batchNormForward(const DeviceMap &input, const float *weight,
@@ -75,29 +101,56 @@ void avgPoolForward(const DeviceMap &input, const DeviceMap &output,
                     const DeviceWindow &window, cudaStream_t stream);
 void avgPoolBackward(const DeviceMap &outputGrad, const DeviceMap &inputGrad,
                      const DeviceWindow &window, cudaStream_t stream);
-void globalAvgPoolForward(const DeviceMap &input, float *output,
+/// `output` and `outputGrad` are [batch, channels] matrices.
+void globalAvgPoolForward(const DeviceMap &input, const DeviceMap &output,
                           cudaStream_t stream);
-void globalAvgPoolBackward(const float *outputGrad, const DeviceMap &inputGrad,
-                           cudaStream_t stream);
+void globalAvgPoolBackward(const DeviceMap &outputGrad,
+                           const DeviceMap &inputGrad, cudaStream_t stream);
 
-/// output[n, m] += bias[m]; biasGrad[m] = sum_n outputGrad[n, m].
-void addBias(float *output, const float *bias, int64_t batch, int64_t outputs,
-             cudaStream_t stream);
-void biasGradient(const float *outputGrad, float *biasGrad, int64_t batch,
-                  int64_t outputs, cudaStream_t stream);
+/// output[n, m] += bias[m]; biasGrad[m] = sum_n outputGrad[n, m] (matrices
+/// [batch, outputs]).
+void addBias(const DeviceMap &output, const float *bias, cudaStream_t stream);
+void biasGradient(const DeviceMap &outputGrad, float *biasGrad,
+                  cudaStream_t stream);
 
-/// Loss and correct count; a label outside [0, classes) sets *invalidLabel.
-void softmaxCrossEntropy(const float *logits, const int32_t *labels,
-                         int64_t batch, int64_t classes, float *loss,
-                         int64_t *correct, int32_t *invalidLabel,
+/// Loss and correct count of [batch, classes] logits; a label outside
+/// [0, classes) sets *invalidLabel.
+void softmaxCrossEntropy(const DeviceMap &logits, const int32_t *labels,
+                         float *loss, int64_t *correct, int32_t *invalidLabel,
                          cudaStream_t stream);
-void softmaxCrossEntropyBackward(const float *logits, const int32_t *labels,
-                                 int64_t batch, int64_t classes,
-                                 float *logitsGrad, cudaStream_t stream);
+/// The mean loss's gradient, times lossScale->scale when there is one.
+void softmaxCrossEntropyBackward(const DeviceMap &logits,
+                                 const int32_t *labels,
+                                 const DeviceMap &logitsGrad,
+                                 const DeviceLossScale *lossScale,
+                                 cudaStream_t stream);
 
+/// One torch.optim.SGD step. With a loss scale, the gradient is divided by
+/// the scale first, and nothing changes in a step that overflowed.
 void sgdUpdate(float *parameter, const float *gradient, float *momentumBuffer,
                int64_t count, const float *learningRate, double momentum,
-               double weightDecay, bool nesterov, cudaStream_t stream);
+               double weightDecay, bool nesterov,
+               const DeviceLossScale *lossScale, cudaStream_t stream);
+
+/// Mixed precision: `count` f32 weights rounded into `storage` at `copy`,
+/// and a weight gradient in `storage` widened into f32.
+void roundWeights(const float *weights, void *copy, int64_t count,
+                  Storage storage, cudaStream_t stream);
+void widenGradient(const void *gradient, float *widened, int64_t count,
+                   Storage storage, cudaStream_t stream);
+
+/// Loss scaling: a gradient of `count` f32 values to check; sets
+/// lossScale->overflow when one is not finite. clearOverflow starts a
+/// step's checks; advanceLossScale ends the step (LossScale.h's rule).
+struct GradientSpan {
+  const float *data;
+  int64_t count;
+};
+void clearOverflow(DeviceLossScale *lossScale, cudaStream_t stream);
+void checkFinite(const GradientSpan *spans, int spanCount,
+                 DeviceLossScale *lossScale, cudaStream_t stream);
+void advanceLossScale(DeviceLossScale *lossScale, double growth,
+                      double backoff, int64_t interval, cudaStream_t stream);
 
 } // namespace densenet::runtime::cuda
 

@@ -12,6 +12,7 @@
 #include "runtime/train/Trainer.h"
 
 #include "runtime/backend/Backend.h"
+#include "runtime/backend/Precision.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/data/Dataset.h"
 #include "runtime/data/Loader.h"
@@ -195,6 +196,19 @@ void sumOverRanks(dist::Communicator &communicator, double &lossSum,
   samples = static_cast<int64_t>(sums[2]);
 }
 
+/// The batch's images into the plan's input buffer, in the plan's dtype
+/// (mixed precision rounds them as the GPU would).
+void writeImages(Backend &backend, const Plan &plan, const data::Batch &batch) {
+  if (plan.dtype == DType::F32) {
+    backend.write(plan.input, batch.images.data(),
+                  batch.images.size() * sizeof(float));
+    return;
+  }
+  std::vector<uint8_t> stored =
+      toDType(plan.dtype, batch.images.data(), batch.images.size());
+  backend.write(plan.input, stored.data(), stored.size());
+}
+
 struct Evaluation {
   double loss = 0, accuracy = 0;
   int64_t samples = 0;
@@ -222,10 +236,11 @@ Evaluation evaluate(const Plan &plan, Backend &backend,
   while (loader.next(batch)) {
     if (batch.count == 0)
       continue;
-    backend.write(plan.input, batch.images.data(),
-                  batch.images.size() * sizeof(float));
+    writeImages(backend, plan, batch);
     backend.infer();
-    backend.read(plan.logits, logits.data(), logits.size() * sizeof(float));
+    std::vector<uint8_t> stored(logits.size() * size_t(sizeOf(plan.dtype)));
+    backend.read(plan.logits, stored.data(), stored.size());
+    fromDType(plan.dtype, stored.data(), logits.size(), logits.data());
     // The loss of the training step, over the valid rows only (a last test
     // batch may be partial); the logits are host copies.
     float batchLoss = 0;
@@ -438,8 +453,7 @@ static int train(const TrainOptions &options, const Plan &plan,
           learningRateAt(options, progress.epoch, totalEpochs, progress.step,
                          totalSteps) *
           learningRateScale);
-      backend->write(plan.input, batch.images.data(),
-                     batch.images.size() * sizeof(float));
+      writeImages(*backend, plan, batch);
       backend->write(plan.labels, batch.labels.data(),
                      batch.labels.size() * sizeof(int32_t));
       backend->write(plan.learningRate, &rate, sizeof rate);
@@ -566,6 +580,15 @@ static int train(const TrainOptions &options, const Plan &plan,
                  imagesPerSecond, formatBytes(measured).c_str(),
                  formatBytes(plan.predictedPeakBytes).c_str(),
                  formatBytes(maxResidentBytes()).c_str());
+    // f16: where dynamic loss scaling stands (LossScale.h).
+    std::optional<Backend::LossScaleStatus> scaling =
+        backend->lossScaleStatus();
+    if (scaling && lead)
+      std::fprintf(stderr,
+                   "loss scale %g, %lld step%s skipped so far (a gradient "
+                   "overflowed f16)\n",
+                   scaling->scale, (long long)scaling->skipped,
+                   scaling->skipped == 1 ? "" : "s");
     if (metrics.is_open()) {
       nlohmann::json line{
           {"epoch", finishedEpoch + 1},
@@ -583,6 +606,10 @@ static int train(const TrainOptions &options, const Plan &plan,
       };
       if (deviceBytes >= 0)
         line["device_process_bytes"] = deviceBytes;
+      if (scaling) {
+        line["loss_scale"] = scaling->scale;
+        line["skipped_steps"] = scaling->skipped;
+      }
       metrics << line.dump() << "\n";
       metrics.flush();
     }

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/backend/Backend.h"
+#include "runtime/backend/Precision.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cuda/FusedModule.h"
 #include "runtime/cuda/Kernels.h"
@@ -16,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -69,14 +71,30 @@ struct Twin {
 struct Slice {
   int64_t n, c, h, w, rootChannels, offset;
   size_t rootElements() const { return size_t(n * rootChannels * h * w); }
-  cpu::Map host(Twin &twin) const {
-    return {twin.host.data() + offset * h * w, n, c, h, w,
-            rootChannels * h * w};
+  cpu::Map host(Twin &twin) const { return host(twin.host); }
+  cpu::Map host(std::vector<float> &values) const {
+    return {values.data() + offset * h * w, n, c, h, w, rootChannels * h * w};
   }
   gpu::DeviceMap device(Twin &twin) const {
-    return {twin.device + offset * h * w, n, c, h, w, rootChannels * h * w};
+    return deviceMap(twin.device + offset * h * w, n, c, h, w,
+                     rootChannels * h * w);
+  }
+  static gpu::DeviceMap deviceMap(void *data, int64_t n, int64_t c, int64_t h,
+                                  int64_t w, int64_t imageStride,
+                                  gpu::Storage storage = gpu::Storage::F32) {
+    gpu::DeviceMap map;
+    map.data = data;
+    map.n = n, map.c = c, map.h = h, map.w = w;
+    map.imageStride = imageStride;
+    map.storage = storage;
+    return map;
   }
 };
+
+/// A [rows, columns] f32 matrix on the device.
+gpu::DeviceMap matrix(float *data, int64_t rows, int64_t columns) {
+  return Slice::deviceMap(data, rows, columns, 1, 1, columns);
+}
 
 void expectClose(const std::vector<float> &expected,
                  const std::vector<float> &actual, double tolerance,
@@ -181,10 +199,12 @@ TEST(CudaConformance, Pooling) {
 
   Twin pooled(6, 7), pooledGrad(6, 8);
   cpu::globalAvgPoolForward(input.host(x), pooled.host.data());
-  gpu::globalAvgPoolForward(input.device(x), pooled.device, nullptr);
+  gpu::globalAvgPoolForward(input.device(x),
+                            matrix(pooled.device, input.n, input.c), nullptr);
   expectClose(pooled.host, pooled.download(), 1e-6, "global average pool");
   cpu::globalAvgPoolBackward(pooledGrad.host.data(), input.host(dx));
-  gpu::globalAvgPoolBackward(pooledGrad.device, input.device(dx), nullptr);
+  gpu::globalAvgPoolBackward(matrix(pooledGrad.device, input.n, input.c),
+                             input.device(dx), nullptr);
   expectClose(dx.host, dx.download(), 1e-6, "global average pool gradient");
 }
 
@@ -207,7 +227,7 @@ TEST(CudaConformance, LossAndSgd) {
   int32_t invalid = 0;
   cpu::softmaxCrossEntropy(logits.host.data(), labels.data(), batch, classes,
                            &loss, &correct);
-  gpu::softmaxCrossEntropy(logits.device, deviceLabels, batch, classes,
+  gpu::softmaxCrossEntropy(matrix(logits.device, batch, classes), deviceLabels,
                            reinterpret_cast<float *>(scratch),
                            reinterpret_cast<int64_t *>(scratch + 8),
                            reinterpret_cast<int32_t *>(scratch + 16), nullptr);
@@ -220,8 +240,10 @@ TEST(CudaConformance, LossAndSgd) {
   EXPECT_EQ(invalid, 0);
   cpu::softmaxCrossEntropyBackward(logits.host.data(), labels.data(), batch,
                                    classes, logitsGrad.host.data());
-  gpu::softmaxCrossEntropyBackward(logits.device, deviceLabels, batch, classes,
-                                   logitsGrad.device, nullptr);
+  gpu::softmaxCrossEntropyBackward(matrix(logits.device, batch, classes),
+                                   deviceLabels,
+                                   matrix(logitsGrad.device, batch, classes),
+                                   nullptr, nullptr);
   expectClose(logitsGrad.host, logitsGrad.download(), 1e-6, "logit gradient");
 
   Twin parameter(100, 3), gradient(100, 4), momentum(100, 5), rate(1, 6, 0.1,
@@ -231,12 +253,196 @@ TEST(CudaConformance, LossAndSgd) {
                    momentum.host.data(), 100, rate.host[0], 0.9, 1e-4,
                    nesterov);
     gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
-                   rate.device, 0.9, 1e-4, nesterov, nullptr);
+                   rate.device, 0.9, 1e-4, nesterov, nullptr, nullptr);
     expectClose(parameter.host, parameter.download(), 1e-6, "parameters");
     expectClose(momentum.host, momentum.download(), 1e-6, "momentum");
   }
   cudaFree(deviceLabels);
   cudaFree(scratch);
+}
+
+// Mixed precision: a map in bf16 or f16 on the device, and its values
+// (already rounded to that type) on the host for the f32 CPU reference.
+struct LowTwin {
+  densenet::runtime::DType dtype;
+  gpu::Storage storage;
+  std::vector<float> host; // exactly representable in `dtype`
+  void *device = nullptr;
+
+  LowTwin(densenet::runtime::DType dtype, size_t count, uint32_t seed,
+          float low = -1, float high = 1)
+      : dtype(dtype),
+        storage(dtype == densenet::runtime::DType::BF16 ? gpu::Storage::BF16
+                                                        : gpu::Storage::F16),
+        host(count) {
+    std::mt19937 generator(seed);
+    std::uniform_real_distribution<float> uniform(low, high);
+    for (float &value : host)
+      value = uniform(generator);
+    // Round on the host so that both sides start from the same values.
+    std::vector<uint8_t> bytes = densenet::runtime::toDType(dtype, host.data(), count);
+    densenet::runtime::fromDType(dtype, bytes.data(), count, host.data());
+    EXPECT_EQ(cudaMalloc(&device, bytes.size()), cudaSuccess);
+    cudaMemcpy(device, bytes.data(), bytes.size(), cudaMemcpyHostToDevice);
+  }
+  ~LowTwin() { cudaFree(device); }
+  LowTwin(const LowTwin &) = delete;
+  LowTwin &operator=(const LowTwin &) = delete;
+  std::vector<float> download() const {
+    std::vector<uint8_t> bytes(host.size() * 2);
+    cudaDeviceSynchronize();
+    cudaMemcpy(bytes.data(), device, bytes.size(), cudaMemcpyDeviceToHost);
+    std::vector<float> result(host.size());
+    densenet::runtime::fromDType(dtype, bytes.data(), host.size(),
+                                 result.data());
+    return result;
+  }
+  gpu::DeviceMap map(const Slice &slice) {
+    return Slice::deviceMap(static_cast<uint16_t *>(device) +
+                                slice.offset * slice.h * slice.w,
+                            slice.n, slice.c, slice.h, slice.w,
+                            slice.rootChannels * slice.h * slice.w, storage);
+  }
+};
+
+/// The stated tolerances of low-precision results against the f32
+/// reference on the same (rounded) inputs, relative to the largest
+/// reference value: a few units of the last place of each type (8 bits of
+/// significand for bf16, 11 for f16).
+double lowTolerance(densenet::runtime::DType dtype) {
+  return dtype == densenet::runtime::DType::BF16 ? 2e-2 : 4e-3;
+}
+
+TEST(CudaConformance, LowPrecisionOpsAgreeWithF32) {
+  REQUIRE_GPU();
+  using densenet::runtime::DType;
+  for (DType dtype : {DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtype == DType::BF16 ? "bf16" : "f16");
+    double tolerance = lowTolerance(dtype);
+    size_t count = kSlice.rootElements();
+    LowTwin x(dtype, count, 1), y(dtype, count, 2), dy(dtype, count, 3),
+        dx(dtype, count, 4), r(dtype, count, 5);
+    Twin weight(kSlice.c, 5, 0.5, 1.5), bias(kSlice.c, 6), mean(kSlice.c, 7),
+        variance(kSlice.c, 8), weightGrad(kSlice.c, 9), biasGrad(kSlice.c, 10);
+    cpu::batchNormForward(kSlice.host(x.host), weight.host.data(),
+                          bias.host.data(), kSlice.host(y.host),
+                          mean.host.data(), variance.host.data(), 1e-5);
+    gpu::batchNormForward(x.map(kSlice), weight.device, bias.device,
+                          y.map(kSlice), mean.device, variance.device, 1e-5,
+                          nullptr);
+    expectClose(y.host, y.download(), tolerance, "batch norm output");
+    // Statistics are accumulated in double from the same inputs.
+    expectClose(mean.host, mean.download(), 1e-5, "batch mean");
+    expectClose(variance.host, variance.download(), 1e-5, "batch variance");
+    cpu::relu(kSlice.host(y.host), kSlice.host(r.host));
+    gpu::relu(y.map(kSlice), r.map(kSlice), nullptr);
+    expectClose(r.host, r.download(), tolerance, "relu");
+    cpu::batchNormBackward(kSlice.host(dy.host), kSlice.host(x.host),
+                           weight.host.data(), mean.host.data(),
+                           variance.host.data(), kSlice.host(dx.host),
+                           weightGrad.host.data(), biasGrad.host.data(), 1e-5);
+    gpu::batchNormBackward(dy.map(kSlice), x.map(kSlice), weight.device,
+                           mean.device, variance.device, dx.map(kSlice),
+                           weightGrad.device, biasGrad.device, 1e-5, nullptr);
+    expectClose(dx.host, dx.download(), tolerance, "batch norm input gradient");
+    expectClose(weightGrad.host, weightGrad.download(), 1e-5,
+                "weight gradient");
+    expectClose(biasGrad.host, biasGrad.download(), 1e-5, "bias gradient");
+
+    // Weights round into the low type and gradients widen back exactly.
+    Twin filter(97, 11), widened(97, 12);
+    void *copy = nullptr;
+    ASSERT_EQ(cudaMalloc(&copy, 97 * 2), cudaSuccess);
+    gpu::roundWeights(filter.device, copy, 97, x.storage, nullptr);
+    gpu::widenGradient(copy, widened.device, 97, x.storage, nullptr);
+    std::vector<uint8_t> rounded =
+        densenet::runtime::toDType(dtype, filter.host.data(), 97);
+    std::vector<float> expected(97);
+    densenet::runtime::fromDType(dtype, rounded.data(), 97, expected.data());
+    EXPECT_EQ(expected, widened.download()) << "weight copy";
+    cudaFree(copy);
+  }
+}
+
+// f16 loss scaling: an overflowed gradient makes every update of the step a
+// no-op and halves the scale; a finite one is unscaled before the update.
+TEST(CudaConformance, LossScalingSkipsOverflowedSteps) {
+  REQUIRE_GPU();
+  gpu::DeviceLossScale *state = nullptr;
+  gpu::GradientSpan *spans = nullptr;
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void **>(&state), sizeof *state),
+            cudaSuccess);
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void **>(&spans), 2 * sizeof *spans),
+            cudaSuccess);
+  gpu::DeviceLossScale initial{1024, 0, 0, 0};
+  cudaMemcpy(state, &initial, sizeof initial, cudaMemcpyHostToDevice);
+  Twin parameter(100, 3), gradient(100, 4, -1024, 1024), other(5000, 5),
+      momentum(100, 6), rate(1, 7, 0.1, 0.2);
+  gpu::GradientSpan table[2] = {{gradient.device, 100}, {other.device, 5000}};
+  cudaMemcpy(spans, table, sizeof table, cudaMemcpyHostToDevice);
+
+  // A step whose second gradient holds an infinity.
+  other.host[4321] = std::numeric_limits<float>::infinity();
+  other.upload();
+  gpu::clearOverflow(state, nullptr);
+  gpu::checkFinite(spans, 2, state, nullptr);
+  gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
+                 rate.device, 0.9, 1e-4, false, state, nullptr);
+  gpu::advanceLossScale(state, 2, 0.5, 2000, nullptr);
+  EXPECT_EQ(parameter.host, parameter.download());
+  EXPECT_EQ(momentum.host, momentum.download());
+  gpu::DeviceLossScale after{};
+  cudaDeviceSynchronize();
+  cudaMemcpy(&after, state, sizeof after, cudaMemcpyDeviceToHost);
+  EXPECT_EQ(after.scale, 512);
+  EXPECT_EQ(after.skipped, 1);
+  EXPECT_EQ(after.overflow, 1);
+
+  // A finite step: the update sees the gradient divided by the scale.
+  other.host[4321] = 0;
+  other.upload();
+  gpu::clearOverflow(state, nullptr);
+  gpu::checkFinite(spans, 2, state, nullptr);
+  gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
+                 rate.device, 0.9, 1e-4, false, state, nullptr);
+  gpu::advanceLossScale(state, 2, 0.5, 2000, nullptr);
+  std::vector<float> unscaled(gradient.host);
+  for (float &g : unscaled)
+    g *= 1.0f / 512;
+  cpu::sgdUpdate(parameter.host.data(), unscaled.data(), momentum.host.data(),
+                 100, rate.host[0], 0.9, 1e-4, false);
+  expectClose(parameter.host, parameter.download(), 1e-6, "parameters");
+  expectClose(momentum.host, momentum.download(), 1e-6, "momentum");
+  cudaDeviceSynchronize();
+  cudaMemcpy(&after, state, sizeof after, cudaMemcpyDeviceToHost);
+  EXPECT_EQ(after.scale, 512);
+  EXPECT_EQ(after.goodSteps, 1);
+  EXPECT_EQ(after.overflow, 0);
+
+  // The loss gradient is scaled.
+  const int64_t batch = 4, classes = 3;
+  Twin logits(batch * classes, 8, -3, 3), plain(batch * classes, 9),
+      scaled(batch * classes, 10);
+  std::vector<int32_t> labels{0, 2, 1, 2};
+  int32_t *deviceLabels = nullptr;
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void **>(&deviceLabels), 16),
+            cudaSuccess);
+  cudaMemcpy(deviceLabels, labels.data(), 16, cudaMemcpyHostToDevice);
+  gpu::softmaxCrossEntropyBackward(matrix(logits.device, batch, classes),
+                                   deviceLabels,
+                                   matrix(plain.device, batch, classes),
+                                   nullptr, nullptr);
+  gpu::softmaxCrossEntropyBackward(matrix(logits.device, batch, classes),
+                                   deviceLabels,
+                                   matrix(scaled.device, batch, classes),
+                                   state, nullptr);
+  std::vector<float> expectedScaled = plain.download();
+  for (float &g : expectedScaled)
+    g *= 512;
+  expectClose(expectedScaled, scaled.download(), 1e-6, "scaled loss gradient");
+  cudaFree(deviceLabels);
+  cudaFree(spans);
+  cudaFree(state);
 }
 
 } // namespace
@@ -249,10 +455,14 @@ TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
   gpu::KernelCache cache(directory);
   for (bool write : {false, true}) {
     SCOPED_TRACE(write ? "writing the intermediate" : "skipping it");
-    gpu::FusedShape forward{gpu::FusedShape::NormRelu, kSlice.n,
-                            kSlice.h * kSlice.w, write};
-    gpu::FusedShape backward{gpu::FusedShape::ReluNormGrad, kSlice.n,
-                             kSlice.h * kSlice.w, write};
+    gpu::FusedShape forward, backward;
+    forward.kind = gpu::FusedShape::NormRelu;
+    backward.kind = gpu::FusedShape::ReluNormGrad;
+    for (gpu::FusedShape *shape : {&forward, &backward}) {
+      shape->batch = kSlice.n;
+      shape->plane = kSlice.h * kSlice.w;
+      shape->writeIntermediate = write;
+    }
     gpu::FusedModule module({forward, backward}, cache);
 
     Twin x(kSlice.rootElements(), 1), weight(kSlice.c, 5, 0.5, 1.5),
@@ -298,5 +508,60 @@ TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
       EXPECT_EQ(dy.download(), fdy.download());
     else
       EXPECT_EQ(fdy.host, fdy.download());
+  }
+}
+
+// The same for bf16 and f16 maps: the fused kernels widen and round exactly
+// where the separate ones do.
+TEST(CudaConformance, LowPrecisionFusedKernelsMatchTheSeparateOnes) {
+  REQUIRE_GPU();
+  using densenet::runtime::DType;
+  std::string directory = ::testing::TempDir() + "densenet-fused-kernels-low";
+  gpu::KernelCache cache(directory);
+  size_t count = kSlice.rootElements();
+  for (DType dtype : {DType::BF16, DType::F16}) {
+    SCOPED_TRACE(dtype == DType::BF16 ? "bf16" : "f16");
+    gpu::FusedShape forward, backward;
+    forward.kind = gpu::FusedShape::NormRelu;
+    backward.kind = gpu::FusedShape::ReluNormGrad;
+    for (gpu::FusedShape *shape : {&forward, &backward}) {
+      shape->storage = dtype == DType::BF16 ? gpu::FusedShape::BF16
+                                            : gpu::FusedShape::F16;
+      shape->batch = kSlice.n;
+      shape->plane = kSlice.h * kSlice.w;
+      shape->writeIntermediate = true;
+    }
+    gpu::FusedModule module({forward, backward}, cache);
+    LowTwin x(dtype, count, 1), y(dtype, count, 2), r(dtype, count, 3),
+        fy(dtype, count, 2), fr(dtype, count, 3);
+    Twin weight(kSlice.c, 5, 0.5, 1.5), bias(kSlice.c, 6), mean(kSlice.c, 7),
+        variance(kSlice.c, 8), fmean(kSlice.c, 9), fvariance(kSlice.c, 10);
+    gpu::batchNormForward(x.map(kSlice), weight.device, bias.device,
+                          y.map(kSlice), mean.device, variance.device, 1e-5,
+                          nullptr);
+    gpu::relu(y.map(kSlice), r.map(kSlice), nullptr);
+    module.normRelu(forward, x.map(kSlice), weight.device, bias.device,
+                    fy.map(kSlice), fr.map(kSlice), fmean.device,
+                    fvariance.device, 1e-5, nullptr);
+    EXPECT_EQ(r.download(), fr.download());
+    EXPECT_EQ(y.download(), fy.download());
+    EXPECT_EQ(mean.download(), fmean.download());
+
+    LowTwin dr(dtype, count, 11), dy(dtype, count, 12), dx(dtype, count, 13),
+        fdy(dtype, count, 12), fdx(dtype, count, 13);
+    Twin weightGrad(kSlice.c, 14), biasGrad(kSlice.c, 15),
+        fweightGrad(kSlice.c, 16), fbiasGrad(kSlice.c, 17);
+    gpu::reluBackward(dr.map(kSlice), r.map(kSlice), dy.map(kSlice), nullptr);
+    gpu::batchNormBackward(dy.map(kSlice), x.map(kSlice), weight.device,
+                           mean.device, variance.device, dx.map(kSlice),
+                           weightGrad.device, biasGrad.device, 1e-5, nullptr);
+    module.reluNormGrad(backward, dr.map(kSlice), r.map(kSlice),
+                        x.map(kSlice), weight.device, mean.device,
+                        variance.device, fdx.map(kSlice), fweightGrad.device,
+                        fbiasGrad.device, fdy.map(kSlice), 1e-5, nullptr);
+    EXPECT_EQ(dx.download(), fdx.download());
+    EXPECT_EQ(dy.download(), fdy.download());
+    EXPECT_EQ(weightGrad.download(), fweightGrad.download());
+    EXPECT_EQ(biasGrad.download(), fbiasGrad.download());
   }
 }

@@ -102,6 +102,34 @@ TEST(Jit, GeneratedKernelsCompileAndTheCacheKeepsThem) {
   std::filesystem::remove_all(directory);
 }
 
+// Mixed precision: the same kernels over bf16 and f16 maps (16-bit patterns
+// converted with cvt.rn, no headers). bf16's conversion needs sm_80; f16's
+// compiles for older GPUs too.
+TEST(Jit, LowPrecisionKernelsCompile) {
+  gpu::KernelCache cache(freshDirectory("low-precision"));
+  for (auto storage : {gpu::FusedShape::BF16, gpu::FusedShape::F16}) {
+    std::vector<gpu::FusedShape> shapes = someShapes();
+    for (gpu::FusedShape &shape : shapes)
+      shape.storage = storage;
+    std::string source = gpu::fusedKernelSource(shapes);
+    const char *suffix = storage == gpu::FusedShape::BF16 ? "bf16" : "f16";
+    EXPECT_NE(source.find(std::string("dn_store_") + suffix + "("),
+              std::string::npos);
+    EXPECT_EQ(source.find("dn_store_f32"), std::string::npos);
+    EXPECT_NE(shapes[0].name().find(suffix), std::string::npos);
+    for (int architecture : {80, 90})
+      EXPECT_TRUE(isCubin(cache.compile(source, architecture).image))
+          << suffix << " sm_" << architecture;
+    if (storage == gpu::FusedShape::F16)
+      EXPECT_TRUE(isCubin(cache.compile(source, 75).image));
+  }
+  // One plan's storage differs from another's: a different kernel.
+  gpu::FusedShape f32 = someShapes()[0], f16 = f32;
+  f16.storage = gpu::FusedShape::F16;
+  EXPECT_FALSE(f32 == f16);
+  EXPECT_NE(f32.name(), f16.name());
+}
+
 TEST(Jit, AnUnwritableCacheStillCompiles) {
   // The "directory" is a file, so nothing can be created under it.
   std::string blocker = freshDirectory("blocker");
