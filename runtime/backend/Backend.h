@@ -67,14 +67,20 @@ public:
     return -1;
   }
 
-  /// f16 plans: the dynamic loss scale now and the steps skipped so far
-  /// because a gradient overflowed (runtime/backend/LossScale.h).
+  /// f16 plans: the dynamic loss scale now, the finite steps since it last
+  /// changed and the steps skipped so far because a gradient overflowed
+  /// (runtime/backend/LossScale.h); checkpoints carry it.
   struct LossScaleStatus {
     double scale = 1;
+    int64_t goodSteps = 0;
     int64_t skipped = 0;
   };
   virtual std::optional<LossScaleStatus> lossScaleStatus() const {
     return std::nullopt;
+  }
+  /// Sets it back, as a checkpoint saved it (no-op without loss scaling).
+  virtual void restoreLossScale(const LossScaleStatus &status) {
+    (void)status;
   }
 };
 

@@ -54,9 +54,13 @@ namespace {
 
 /// The first of cuDNN's ranked candidates that succeeds, is deterministic
 /// (so every plan of a model computes the same bits) and needs at most
-/// `limit` bytes of workspace.
+/// `limit` bytes of workspace. A candidate is an (algorithm, math type)
+/// pair: with tensor-op math allowed cuDNN lists both versions of an
+/// algorithm, each with its own workspace, so the chosen math type must be
+/// set on the descriptor too (as PyTorch does after cudnnGet*_v7).
 template <typename Performance, typename Query>
-bool chooseAlgorithm(Query query, size_t limit, int &algorithm) {
+bool chooseAlgorithm(Query query, size_t limit, int &algorithm,
+                     cudnnMathType_t &mathType) {
   constexpr int kCandidates = 16;
   Performance results[kCandidates];
   int returned = 0;
@@ -66,6 +70,7 @@ bool chooseAlgorithm(Query query, size_t limit, int &algorithm) {
         results[k].memory <= limit &&
         results[k].determinism == CUDNN_DETERMINISTIC) {
       algorithm = static_cast<int>(results[k].algo);
+      mathType = results[k].mathType;
       return true;
     }
   return false;
@@ -137,10 +142,14 @@ public:
     DENSENET_CHECK(cublasCreate(&cublas));
     DENSENET_CHECK(cublasSetStream(cublas, stream));
     // f32 plans: exact f32 products, as the CPU reference computes them.
-    // Low precision: tensor cores, f32 accumulation.
+    // Low precision: tensor cores, with every reduction (split-K too) in
+    // f32 rather than in the output type.
     DENSENET_CHECK(cublasSetMathMode(
-        cublas, storage == Storage::F32 ? CUBLAS_PEDANTIC_MATH
-                                        : CUBLAS_DEFAULT_MATH));
+        cublas, storage == Storage::F32
+                    ? CUBLAS_PEDANTIC_MATH
+                    : cublasMath_t(
+                          CUBLAS_DEFAULT_MATH |
+                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     DENSENET_CHECK(
         cudaMalloc(reinterpret_cast<void **>(&arena), std::max<int64_t>(
                                                           plan.arenaBytes, 1)));
@@ -170,6 +179,9 @@ public:
     prepareFusion();
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
+    // The memset and copies above ran on the legacy default stream, which
+    // the non-blocking compute stream does not wait for.
+    DENSENET_CHECK(cudaDeviceSynchronize());
   }
 
   ~CudaBackend() override {
@@ -264,7 +276,15 @@ public:
     DeviceLossScale state{};
     DENSENET_CHECK(cudaMemcpy(&state, lossScale, sizeof state,
                               cudaMemcpyDeviceToHost));
-    return LossScaleStatus{state.scale, state.skipped};
+    return LossScaleStatus{state.scale, state.goodSteps, state.skipped};
+  }
+  void restoreLossScale(const LossScaleStatus &status) override {
+    if (!lossScale)
+      return;
+    DeviceLossScale state{float(status.scale), 0, status.goodSteps,
+                          status.skipped};
+    DENSENET_CHECK(cudaMemcpy(lossScale, &state, sizeof state,
+                              cudaMemcpyHostToDevice));
   }
 
 private:
@@ -324,6 +344,7 @@ private:
     limit -= std::min(limit, size_t(weightCopyBytes(
                                  filter[0] * filter[1] * filter[2] * filter[3])));
     bool found = false;
+    cudnnMathType_t mathType = CUDNN_DEFAULT_MATH;
     if (step.op == OpKind::Conv2d)
       found = chooseAlgorithm<cudnnConvolutionFwdAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
@@ -331,7 +352,7 @@ private:
                 cudnn, c.input, c.filter, c.convolution, c.output, requested,
                 returned, results);
           },
-          limit, c.algorithm);
+          limit, c.algorithm, mathType);
     else if (step.op == OpKind::Conv2dGradInput)
       found = chooseAlgorithm<cudnnConvolutionBwdDataAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
@@ -339,7 +360,7 @@ private:
                 cudnn, c.filter, c.output, c.convolution, c.input, requested,
                 returned, results);
           },
-          limit, c.algorithm);
+          limit, c.algorithm, mathType);
     else
       found = chooseAlgorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
@@ -347,7 +368,11 @@ private:
                 cudnn, c.input, c.output, c.convolution, c.filter, requested,
                 returned, results);
           },
-          limit, c.algorithm);
+          limit, c.algorithm, mathType);
+    // f32 plans keep FMA math (CUDNN_DEFAULT_MATH would allow TF32 on
+    // newer GPUs; the candidates were ranked under FMA math anyway).
+    if (found && storage != Storage::F32)
+      DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, mathType));
     if (!found)
       throw PlanError(plan.source + ": no deterministic cuDNN algorithm for '" +
                       step.layer + "' (" + step.opName + ") fits its " +

@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -189,6 +191,15 @@ void densenet::runtime::saveCheckpoint(
   metadata["step"] = std::to_string(progress.step);
   metadata["seed"] = std::to_string(progress.seed);
   metadata["producer"] = "densenet-run";
+  if (std::optional<Backend::LossScaleStatus> scaling =
+          backend.lossScaleStatus()) {
+    // f16: dynamic loss scaling continues where it stood.
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%.9g", scaling->scale);
+    metadata["loss_scale"] = scale;
+    metadata["loss_scale_good_steps"] = std::to_string(scaling->goodSteps);
+    metadata["skipped_steps"] = std::to_string(scaling->skipped);
+  }
   io::writeSafetensors(checkpointPath(directory), host.views, metadata,
                        "checkpoint");
 }
@@ -235,5 +246,20 @@ Progress densenet::runtime::loadCheckpoint(
   progress.batch = number("batch");
   progress.step = number("step");
   progress.seed = static_cast<uint64_t>(number("seed"));
+  // f16: the loss scale where it stood (absent when the checkpoint came
+  // from a plan without loss scaling: the plan's initial scale stays).
+  if (plan.lossScale && file.metadata.count("loss_scale")) {
+    Backend::LossScaleStatus status;
+    const std::string &text = file.metadata.at("loss_scale");
+    char *end = nullptr;
+    status.scale = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(status.scale > 0) ||
+        !std::isfinite(status.scale))
+      throw PlanError(path + ": metadata 'loss_scale' = '" + text +
+                      "' is not a positive number");
+    status.goodSteps = number("loss_scale_good_steps");
+    status.skipped = number("skipped_steps");
+    backend.restoreLossScale(status);
+  }
   return progress;
 }
