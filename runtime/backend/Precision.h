@@ -83,19 +83,25 @@ inline float fromHalf(uint16_t half) {
   return floatOf(sign | ((exponent + 112) << 23) | (mantissa << 13));
 }
 
-/// `values` in `dtype` (f32, bf16 or f16), as the bytes a buffer holds.
-inline std::vector<uint8_t> toDType(DType dtype, const float *values,
-                                    size_t count) {
-  std::vector<uint8_t> bytes(count * size_t(sizeOf(dtype)));
+/// `count` values in `dtype` (f32, bf16 or f16) at `bytes`, as a buffer
+/// holds them.
+inline void toDTypeInto(DType dtype, const float *values, size_t count,
+                        uint8_t *bytes) {
   if (dtype == DType::F32) {
-    std::memcpy(bytes.data(), values, bytes.size());
-    return bytes;
+    std::memcpy(bytes, values, count * sizeof(float));
+    return;
   }
   for (size_t i = 0; i < count; ++i) {
     uint16_t bits =
         dtype == DType::BF16 ? toBFloat16(values[i]) : toHalf(values[i]);
-    std::memcpy(bytes.data() + 2 * i, &bits, 2);
+    std::memcpy(bytes + 2 * i, &bits, 2);
   }
+}
+
+inline std::vector<uint8_t> toDType(DType dtype, const float *values,
+                                    size_t count) {
+  std::vector<uint8_t> bytes(count * size_t(sizeOf(dtype)));
+  toDTypeInto(dtype, values, count, bytes.data());
   return bytes;
 }
 

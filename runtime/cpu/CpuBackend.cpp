@@ -5,6 +5,10 @@
 // At creation every step becomes a bound kernel call (pointers, shapes and
 // attributes resolved once), so a training step is a loop over closures.
 //
+// bf16 and f16 plans run emulated (LowPrecision.h): f32 kernels on f32
+// stand-ins of the low-precision operands, rounded back after each step;
+// f16 plans scale the loss as the GPU does (LossScale.h).
+//
 // oneDNN's convolution, batch-norm, pooling and eltwise primitives select
 // their reference implementations for the strided channel slices an
 // in-place dense block is made of (docs/architecture.md has the numbers),
@@ -15,9 +19,12 @@
 
 #include "runtime/backend/Backend.h"
 #include "runtime/backend/Binding.h"
+#include "runtime/backend/LossScale.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cpu/Kernels.h"
+#include "runtime/cpu/LowPrecision.h"
 #include "runtime/dist/Communicator.h"
+#include "format/WeightCopy.h"
 
 #include <dnnl.h>
 #include <omp.h>
@@ -29,6 +36,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -137,12 +145,16 @@ class CpuBackend final : public Backend {
 public:
   CpuBackend(const Plan &plan, const CpuOptions &options)
       : plan(plan), arena(plan), binding(plan, arena.base),
-        tracker(plan) {
-    if (plan.dtype != DType::F32)
-      throw PlanError(plan.source + ": the plan's dtype is " +
-                      stringify(plan.dtype) +
-                      "; the CPU backend runs f32 plans (compile with "
-                      "densenetc --dtype f32, or run on a GPU)");
+        lowPrecision(plan, binding), tracker(plan) {
+    if (plan.lossScale) {
+      scaling.scale = plan.lossScale->initial;
+      for (size_t index = 0; index < plan.steps.size(); ++index)
+        if (plan.steps[index].op == OpKind::SgdUpdate) {
+          if (firstUpdate < 0)
+            firstUpdate = int(index);
+          lastUpdate = int(index);
+        }
+    }
     profile = std::getenv("DENSENET_PROFILE") != nullptr;
     threads = options.threads > 0 ? options.threads : omp_get_max_threads();
     omp_set_num_threads(threads);
@@ -162,7 +174,24 @@ public:
     return "cpu (oneDNN " + std::to_string(version->major) + "." +
            std::to_string(version->minor) + "." +
            std::to_string(version->patch) + " sgemm, " +
-           std::to_string(threads) + " threads)";
+           std::to_string(threads) + " threads" +
+           (lowPrecision.active()
+                ? std::string(", ") + stringify(plan.dtype) +
+                      " emulated in f32 with " +
+                      mebibytes(lowPrecision.scratchBytes()) +
+                      " of scratch outside the plan"
+                : std::string()) +
+           ")";
+  }
+
+  std::optional<LossScaleStatus> lossScaleStatus() const override {
+    if (!plan.lossScale)
+      return std::nullopt;
+    return scaling;
+  }
+  void restoreLossScale(const LossScaleStatus &status) override {
+    if (plan.lossScale)
+      scaling = status;
   }
 
   void train(const StepContext &context) override {
@@ -204,8 +233,10 @@ public:
   int64_t bytesOutsideArena() const override { return 0; }
 
 private:
-  float *pointer(int id) const { return binding.pointer(id); }
-  Map map(int id) const { return binding.map(id); }
+  // The operands of the step being bound, as its kernel sees them (f32
+  // stand-ins of low-precision buffers, LowPrecision.h).
+  float *pointer(int id) const { return lowPrecision.pointer(binding_, id); }
+  Map map(int id) const { return lowPrecision.map(binding_, id); }
   static Window window(const Attributes &attributes, int64_t kernelHeight,
                        int64_t kernelWidth) {
     Window result;
@@ -222,7 +253,8 @@ private:
     const Step &step = plan.steps[index];
     const Attributes &a = step.attributes;
     const std::vector<int> &r = step.reads, &w = step.writes, &u = step.updates;
-    float *workspace = step.workspace >= 0 ? pointer(step.workspace) : nullptr;
+    binding_ = index;
+    float *workspace = lowPrecision.workspace(index);
     std::function<void()> kernel, inferenceKernel;
     switch (step.op) {
     case OpKind::Conv2d: {
@@ -415,9 +447,16 @@ private:
       float *logits = pointer(r[0]), *logitsGrad = pointer(w[0]);
       const int32_t *labels = reinterpret_cast<int32_t *>(pointer(r[1]));
       int64_t batch = plan.batchSize, classes = plan.buffers[r[0]].shape[1];
+      const LossScaleStatus *scale = plan.lossScale ? &scaling : nullptr;
       kernel = [=] {
         softmaxCrossEntropyBackward(logits, labels, batch, classes,
                                     logitsGrad);
+        // f16: the gradient of the scaled loss, before it is rounded.
+        if (scale) {
+          float factor = float(scale->scale);
+          for (int64_t k = 0; k < batch * classes; ++k)
+            logitsGrad[k] *= factor;
+        }
       };
       break;
     }
@@ -433,9 +472,31 @@ private:
       int64_t count = plan.buffers[r[0]].elements();
       double momentum = a.momentum, weightDecay = a.weightDecay;
       bool nesterov = a.nesterov;
+      if (!plan.lossScale) {
+        kernel = [=] {
+          sgdUpdate(parameter, gradient, momentumBuffer, count, *learningRate,
+                    momentum, weightDecay, nesterov);
+        };
+        break;
+      }
+      // f16 (LossScale.h): the first update checks every gradient, a step
+      // that overflowed updates nothing, the last update moves the scale.
+      bool first = index == firstUpdate, last = index == lastUpdate;
       kernel = [=] {
-        sgdUpdate(parameter, gradient, momentumBuffer, count, *learningRate,
-                  momentum, weightDecay, nesterov);
+        if (first)
+          overflow = !gradientsFinite();
+        if (!overflow)
+          sgdUpdate(parameter, gradient, momentumBuffer, count, *learningRate,
+                    momentum, weightDecay, nesterov,
+                    float(1.0 / scaling.scale));
+        if (last) {
+          float scale = float(scaling.scale);
+          advanceLossScaleRule(scale, scaling.goodSteps, scaling.skipped,
+                               overflow, plan.lossScale->growth,
+                               plan.lossScale->backoff,
+                               plan.lossScale->interval);
+          scaling.scale = scale;
+        }
       };
       break;
     }
@@ -460,11 +521,28 @@ private:
       break;
     }
     }
-    kernels.push_back(std::move(kernel));
+    kernels.push_back(lowPrecision.wrap(index, std::move(kernel)));
     if (step.phase == Phase::Forward && inferenceKernel)
-      inference.push_back(std::move(inferenceKernel));
+      inference.push_back(lowPrecision.wrap(index, std::move(inferenceKernel)));
 
     touched.push_back(binding.rootsOf(step));
+  }
+
+  /// f16: whether every gradient an update reads is finite.
+  bool gradientsFinite() const {
+    for (const Step &step : plan.steps) {
+      if (step.op != OpKind::SgdUpdate)
+        continue;
+      const float *gradient = binding.pointer(step.reads[0]);
+      int64_t count = plan.buffers[step.reads[0]].elements();
+      bool finite = true;
+#pragma omp parallel for reduction(&& : finite) schedule(static)
+      for (int64_t i = 0; i < count; ++i)
+        finite = finite && std::isfinite(gradient[i]);
+      if (!finite)
+        return false;
+    }
+    return true;
   }
 
   /// The number of image slots the plan's workspace provides for a
@@ -472,15 +550,21 @@ private:
   /// for a filter gradient `slots - 1` partial sums.
   int64_t convolutionSlots(const Step &step, const std::vector<int64_t> &filter,
                            const Map &output, const Window &geometry) {
+    // The plan sizes column matrices in the activation dtype; partial sums
+    // are f32. Low precision: the weight's copy comes first (WeightCopy.h).
+    int64_t element = sizeOf(plan.dtype);
+    int64_t filterElements = filter[0] * filter[1] * filter[2] * filter[3];
     int64_t columns = isPlainGemm(geometry)
                           ? 0
                           : filter[1] * filter[2] * filter[3] * output.plane() *
-                                int64_t(sizeof(float));
+                                element;
     int64_t partial = step.op == OpKind::Conv2dGradFilter
-                          ? filter[0] * filter[1] * filter[2] * filter[3] *
-                                int64_t(sizeof(float))
+                          ? filterElements * int64_t(sizeof(float))
                           : 0;
     int64_t bytes = step.workspace < 0 ? 0 : plan.buffers[step.workspace].bytes;
+    if (lowPrecision.active())
+      bytes -= std::min(bytes, densenet::format::weightCopyBytes(
+                                   filterElements, element));
     if (columns == 0 && partial == 0)
       return 1;
     // bytes = slots * columns + (slots - 1) * partial
@@ -499,6 +583,12 @@ private:
   const Plan &plan;
   Arena arena;
   PlanBinding binding;
+  LowPrecisionSteps lowPrecision;
+  int binding_ = 0; // the step bind() resolves
+  // f16 plans: dynamic loss scaling, and whether this step overflowed.
+  LossScaleStatus scaling;
+  bool overflow = false;
+  int firstUpdate = -1, lastUpdate = -1;
   PeakTracker tracker;
   int threads = 1;
   StepContext current;

@@ -600,9 +600,20 @@ void cpu::softmaxCrossEntropyBackward(const float *logits,
 
 void cpu::sgdUpdate(float *parameter, const float *gradient,
                     float *momentumBuffer, int64_t count, float learningRate,
-                    double momentum, double weightDecay, bool nesterov) {
+                    double momentum, double weightDecay, bool nesterov,
+                    float gradientScale) {
   float decay = static_cast<float>(weightDecay);
   float beta = static_cast<float>(momentum);
+  if (gradientScale != 1.0f) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      float g = gradient[i] * gradientScale + decay * parameter[i];
+      float v = beta * momentumBuffer[i] + g;
+      momentumBuffer[i] = v;
+      parameter[i] -= learningRate * (nesterov ? g + beta * v : v);
+    }
+    return;
+  }
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     float g = gradient[i] + decay * parameter[i];

@@ -102,9 +102,10 @@ void softmaxCrossEntropyBackward(const float *logits, const int32_t *labels,
                                  float *logitsGrad);
 
 /// One torch.optim.SGD step on `count` elements (docs/training-semantics.md).
+/// `gradientScale` multiplies the gradient first (f16 loss scaling's 1/S).
 void sgdUpdate(float *parameter, const float *gradient, float *momentumBuffer,
                int64_t count, float learningRate, double momentum,
-               double weightDecay, bool nesterov);
+               double weightDecay, bool nesterov, float gradientScale = 1.0f);
 
 } // namespace densenet::runtime::cpu
 

@@ -10,13 +10,17 @@
 
 #include "runtime/backend/LossScale.h"
 #include "runtime/backend/Precision.h"
+#include "runtime/cpu/LowPrecision.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <random>
 
 using namespace densenet::runtime;
+namespace cpu = densenet::runtime::cpu;
 
 namespace {
 
@@ -85,6 +89,57 @@ TEST(Precision, BuffersConvertBothWays) {
       EXPECT_NEAR(back[i], values[i],
                   dtype == DType::F32 ? 0 : std::fabs(values[i]) * 0x1p-8);
     EXPECT_EQ(back[1], -2.25f); // exact in every type
+  }
+}
+
+// The CPU backend's vectorised conversions (F16C where the CPU has it) give
+// Precision.h's bits: every half widens alike, and rounding agrees on
+// random values, midpoints between halves, and the edges.
+TEST(Precision, VectorisedConversionsMatch) {
+  std::vector<uint16_t> halves(0x10000);
+  for (uint32_t h = 0; h < 0x10000; ++h)
+    halves[h] = uint16_t(h);
+  std::vector<float> widened(halves.size());
+  for (DType dtype : {DType::F16, DType::BF16}) {
+    cpu::widenFrom(dtype, reinterpret_cast<const uint8_t *>(halves.data()),
+                   halves.size(), widened.data());
+    for (uint32_t h = 0; h < 0x10000; ++h) {
+      float expected = dtype == DType::F16 ? fromHalf(uint16_t(h))
+                                           : fromBFloat16(uint16_t(h));
+      if (std::isnan(expected))
+        ASSERT_TRUE(std::isnan(widened[h])) << std::hex << h;
+      else
+        ASSERT_EQ(bitsOf(widened[h]), bitsOf(expected)) << std::hex << h;
+    }
+  }
+  std::vector<float> values;
+  std::mt19937 generator(7);
+  std::uniform_real_distribution<float> exponent(-30, 17);
+  for (int i = 0; i < 200000; ++i)
+    values.push_back((i % 2 ? -1.0f : 1.0f) * std::exp2(exponent(generator)));
+  for (uint32_t h = 0; h + 1 < 0x7c00; h += 7)
+    values.push_back(fromHalf(uint16_t(h)) +
+                     (fromHalf(uint16_t(h + 1)) - fromHalf(uint16_t(h))) / 2);
+  for (float edge : {0.0f, -0.0f, 65504.0f, 65520.0f, 1e9f, 0x1p-25f,
+                     0x1p-24f, 3.4e38f, -3.4e38f, 1.0f + 0x1p-8f,
+                     std::numeric_limits<float>::infinity(),
+                     -std::numeric_limits<float>::infinity(),
+                     std::numeric_limits<float>::quiet_NaN(),
+                     -std::numeric_limits<float>::quiet_NaN()})
+    values.push_back(edge);
+  // bf16 ties: 1 + 2^-8 (to even, down) and 1 + 3 * 2^-8 (up), over
+  // exponents; values between bf16 neighbours.
+  for (int e = -20; e < 20; ++e)
+    for (float m : {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-9f})
+      values.push_back(std::ldexp(m, e));
+  for (DType dtype : {DType::F16, DType::BF16}) {
+    std::vector<uint16_t> fast(values.size());
+    cpu::roundInto(dtype, values.data(), values.size(),
+                   reinterpret_cast<uint8_t *>(fast.data()));
+    for (size_t i = 0; i < values.size(); ++i)
+      ASSERT_EQ(fast[i], dtype == DType::F16 ? toHalf(values[i])
+                                             : toBFloat16(values[i]))
+          << values[i];
   }
 }
 
