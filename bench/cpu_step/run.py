@@ -5,8 +5,10 @@
 
 For DenseNet-BC-100 (CIFAR shape, batch 64) and DenseNet-121 (224x224,
 batch 8), in one run with the same thread count:
-  - densenet-run with a plan without a budget (nothing recomputed) and with
-    the smallest feasible budget (most recomputation);
+  - densenet-run with a plan without a budget (nothing recomputed), with
+    the smallest feasible budget (most recomputation), and in bf16 without
+    a budget (emulated on the CPU: f32 kernels on converted copies, the
+    arena halved, scratch outside it);
   - Debian's PyTorch with torchvision's DenseNet, memory_efficient False
     and True (bench/cpu_step/torch_step.py).
 Reports the median step time (ours: over all steps; PyTorch: after a warm-up
@@ -57,9 +59,13 @@ def main():
         json.dump(spec, open(spec_path, "w"))
         minimum = re.search(r"\((\d+) bytes\)", run([densenetc, *model, "--min-budget"])).group(1)
         baseline = None
-        for label, budget in (("densenet-run, no budget", []),
-                              ("densenet-run, smallest budget", ["--mem-budget", minimum])):
-            plan_path = os.path.join(work, f"{name}-{len(budget)}.json")
+        variants = (("densenet-run, no budget", []),
+                    ("densenet-run, smallest budget", ["--mem-budget", minimum]),
+                    # Mixed precision halves the activations; the CPU
+                    # emulates it (f32 kernels on converted copies).
+                    ("densenet-run, no budget, bf16 (emulated)", ["--dtype", "bf16"]))
+        for number, (label, budget) in enumerate(variants):
+            plan_path = os.path.join(work, f"{name}-{number}.json")
             run([densenetc, *model, *budget, "-o", plan_path])
             plan = json.load(open(plan_path))
             metrics_path = plan_path + ".metrics"
@@ -117,7 +123,8 @@ def main():
     lines += ["", "Time vs PyTorch is the step time divided by PyTorch's with "
               "memory_efficient=False (lower is faster). Predicted and measured "
               "peaks include the cpu target's 64 MiB reserve; max RSS is the whole "
-              "process (code, libraries, datasets)."]
+              "process (code, libraries, datasets; for bf16 also the emulation's "
+              "f32 scratch)."]
     open(os.path.join(HERE, "results", "cpu_step.md"), "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
