@@ -117,11 +117,13 @@ TEST(Jit, LowPrecisionKernelsCompile) {
               std::string::npos);
     EXPECT_EQ(source.find("dn_store_f32"), std::string::npos);
     EXPECT_NE(shapes[0].name().find(suffix), std::string::npos);
-    for (int architecture : {80, 90})
+    for (int architecture : {80, 90}) {
       EXPECT_TRUE(isCubin(cache.compile(source, architecture).image))
           << suffix << " sm_" << architecture;
-    if (storage == gpu::FusedShape::F16)
+    }
+    if (storage == gpu::FusedShape::F16) {
       EXPECT_TRUE(isCubin(cache.compile(source, 75).image));
+    }
   }
   // One plan's storage differs from another's: a different kernel.
   gpu::FusedShape f32 = someShapes()[0], f16 = f32;
