@@ -54,6 +54,14 @@ if [ "${1:-}" = "--prepare" ]; then
     ' "growth_rate": 6, "block_config": [2, 3, 2], "num_init_features": 12, "bn_size": 4,' \
     ' "compression": 0.5, "batch_size": 8, "stem": "cifar"}' > .gpu/plans/step-bc-model.json
   "$densenetc" --target h200 --reserve 0 .gpu/plans/step-bc-model.json -o .gpu/plans/step-bc.json
+  # The same model's whole steps in every dtype, on the GPU and on the CPU
+  # (whose bf16/f16 is the emulated reference).
+  for dtype in f32 bf16 f16; do
+    "$densenetc" --target h200 --reserve 0 .gpu/plans/step-bc-model.json --dtype $dtype \
+      -o .gpu/plans/step-bc-$dtype-gpu.json
+    "$densenetc" --target cpu --reserve 0 .gpu/plans/step-bc-model.json --dtype $dtype \
+      -o .gpu/plans/step-bc-$dtype-cpu.json
+  done
   # The NCCL all-reduce path with one rank (no MPI there): must change no bit.
   "$densenetc" --target h200 --model densenet-bc-100 --batch-size 64 --bucket-size 4MiB \
     -o .gpu/plans/bc100-nccl.json
@@ -112,6 +120,21 @@ timeout 120 python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json 
   --plan .gpu/plans/step-bc.json --densenet-run build-gpu/bin/densenet-run --device cuda \
   --steps 3 > "$out/step-check.log" 2>&1 || status=1
 tee -a "$out/summary.txt" < "$out/step-check.log"
+
+log "whole steps in f32, bf16 and f16: the GPU's per-step losses against the CPU's (5 steps)"
+for dtype in f32 bf16 f16; do
+  case $dtype in f32) tolerance=1e-4 ;; bf16) tolerance=5e-3 ;; f16) tolerance=2e-3 ;; esac
+  for device in cpu gpu; do
+    rm -f "$out/steps-$dtype-$device.jsonl"
+    timeout 120 build-gpu/bin/densenet-run .gpu/plans/step-bc-$dtype-$device.json \
+      --device $([ $device = gpu ] && echo cuda || echo cpu) --data synthetic --limit-train 8 \
+      --steps 5 --seed 1 --schedule constant --no-eval --progress none \
+      --metrics "$out/steps-$dtype-$device.jsonl" > "$out/steps-$dtype-$device.log" 2>&1 ||
+      { status=1; tail -3 "$out/steps-$dtype-$device.log"; }
+  done
+  python3 scripts/compare_losses.py "$out/steps-$dtype-gpu.jsonl" "$out/steps-$dtype-cpu.jsonl" \
+    --tolerance $tolerance --label "$dtype GPU/CPU" 2>&1 | tee -a "$out/summary.txt" || status=1
+done
 
 log "training: DenseNet-BC-100 b64, 300 steps"
 run_plan bc100 .gpu/plans/bc100.json 300
