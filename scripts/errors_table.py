@@ -58,6 +58,7 @@ CASES = [
     ("densenetc flags", "bad input shape", "densenetc --model densenet121 --input 3x32", []),
     ("densenetc flags", "unknown dataset", "densenetc --model densenet121 --dataset cifar", []),
     ("densenetc flags", "output directory missing", "densenetc --model densenet-bc-100 -o nowhere/out.json", []),
+    ("densenetc flags", "--loss-scale on an f32 plan", "densenetc --model densenet-bc-100 --loss-scale 1024", []),
     # Plans.
     ("plan", "plan file missing", "densenet-run missing.json", []),
     ("plan", "not JSON", "densenet-run text.json", []),
@@ -65,6 +66,7 @@ CASES = [
     ("plan", "another format version", "densenet-run version.json", []),
     ("plan", "a field removed, checksum updated", "densenet-run no-arena.json", []),
     ("plan", "a buffer outside the arena, checksum updated", "densenet-run outside.json", []),
+    ("plan", "f16 plan without loss scaling, checksum updated", "densenet-run f16-no-scale.json --data fashion-mnist", []),
     ("plan", "GPU plan, --device cpu", "densenet-run gpu.json --data fashion-mnist --device cpu", []),
     ("plan", "CPU plan, --device cuda", "densenet-run plan.json --data fashion-mnist --device cuda", []),
     ("plan", "plan for other images than the dataset's", "densenet-run cifar.json --data fashion-mnist", []),
@@ -147,6 +149,7 @@ def make_fixtures(directory, binaries):
     make("densenetc --target h200 small.json --dataset fashion-mnist -o gpu.json")
     make("densenetc --target cpu small.json --dataset cifar10 -o cifar.json")
     make("densenetc --target cpu small.json --dataset fashion-mnist --world-size 2 -o dp.json")
+    make("densenetc --target cpu small.json --dataset fashion-mnist --dtype f16 -o f16.json")
     make("densenetc --target cpu --model densenet-bc-100 --dataset fashion-mnist --batch-size 65536 -o big.json")
     make("densenet-run cifar.json --data synthetic --steps 1 --no-eval --progress none"
          " --save-weights other.safetensors")
@@ -176,6 +179,9 @@ def make_fixtures(directory, binaries):
         step["attributes"]["world_size"] = 4
     rewrite_plan(os.path.join(directory, "dp.json"), os.path.join(directory, "dp-ranks.json"),
                  other_ranks)
+    rewrite_plan(os.path.join(directory, "f16.json"),
+                 os.path.join(directory, "f16-no-scale.json"),
+                 lambda plan: plan.update(loss_scale=None))
     os.makedirs(os.path.join(directory, "empty"))
     shutil.copytree(os.path.join(directory, "ck"), os.path.join(directory, "full"))
     open(os.path.join(directory, "a-file"), "w").write("not a directory\n")
