@@ -203,6 +203,14 @@ std::string densenet::plan::renderReport(const MemoryPlan &plan,
                                 ? formatBytes(*plan.solverLimitBytes)
                                 : std::string("-"))
                   .str());
+  if (context.spec.dtype == DType::F16)
+    os << llvm::formatv("{0,-22}dynamic, from {1} (a step whose gradients "
+                        "overflow is skipped and the scale halved; x{2} "
+                        "after {3} finite steps)\n",
+                        "loss scaling",
+                        formatNumber(context.optimizer.initialLossScale),
+                        formatNumber(context.optimizer.lossScaleGrowth),
+                        context.optimizer.lossScaleGrowthInterval);
   if (context.largestBatchNoRecompute || context.largestBatchWithPlan) {
     auto batchText = [](const std::optional<int64_t> &batch) {
       return batch ? (*batch > 0 ? std::to_string(*batch)
