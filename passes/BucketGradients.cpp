@@ -6,6 +6,9 @@
 // of a bucket wait one bucket (they run just before the next bucket's
 // reduction starts), which is where the runtime first needs the averaged
 // gradients; the planner sees the longer gradient lifetimes this costs.
+// A step whose updates all follow the backward pass (f16 plans, for loss
+// scaling) keeps them there: each reduction still starts right after its
+// bucket's last gradient.
 //
 //===----------------------------------------------------------------------===//
 
@@ -62,11 +65,30 @@ private:
     if (buckets.back().updates.empty())
       return;
 
+    // tg-autodiff's defer-updates: no update before the last backward op.
+    Operation *lastBackward = nullptr;
+    for (Operation &op : function.getBody().front())
+      if (op.hasTrait<tg::BackwardOp>())
+        lastBackward = &op;
+    bool deferred = lastBackward && lastBackward->isBeforeInBlock(
+                                        buckets.front().updates.front());
+
     OpBuilder builder(function.getContext());
     SmallVector<tg::AllReduceOp> reductions;
     for (auto [index, bucket] : llvm::enumerate(buckets)) {
-      // Every gradient of the bucket exists before its last update.
+      // Every gradient of the bucket exists before its last update; with
+      // deferred updates, right after the last of them is computed.
       builder.setInsertionPoint(bucket.updates.back());
+      if (deferred) {
+        Operation *latest = nullptr;
+        for (tg::SgdUpdateOp update : bucket.updates) {
+          Operation *producer = update.getGradient().getDefiningOp();
+          if (producer && (!latest || latest->isBeforeInBlock(producer)))
+            latest = producer;
+        }
+        if (latest)
+          builder.setInsertionPointAfter(latest);
+      }
       SmallVector<Value> gradients;
       for (tg::SgdUpdateOp update : bucket.updates)
         gradients.push_back(update.getGradient());
@@ -81,7 +103,10 @@ private:
     }
     // A bucket's updates wait for the next bucket's reduction to start; the
     // last bucket's follow its own reduction. Moving an update later is safe:
-    // nothing in the step reads the new parameter or momentum.
+    // nothing in the step reads the new parameter or momentum. Deferred
+    // updates already follow every reduction.
+    if (deferred)
+      return;
     for (auto [index, bucket] : llvm::enumerate(buckets)) {
       Operation *anchor = index + 1 < reductions.size()
                               ? reductions[index + 1].getOperation()

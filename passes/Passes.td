@@ -113,8 +113,10 @@ def TgBucketGradients : Pass<"tg-bucket-gradients", "::mlir::ModuleOp"> {
     communication overlaps the backward computation of the next one. The
     memory planner then places each bucket's gradients back to back in one
     buffer that lives from its first gradient to its last update: the
-    buckets' cost in memory is part of the plan. With `world-size` 1 the
-    pass changes nothing.
+    buckets' cost in memory is part of the plan. When every update already
+    follows the backward pass (`tg-autodiff{defer-updates}`, f16 plans), the
+    updates stay there and only the all-reduces are inserted. With
+    `world-size` 1 the pass changes nothing.
 
     Example (world-size 2, one bucket): `%w1, %v1 = tg.sgd_update "c.weight"
     %w, %dw, %v, %lr` becomes `%a = tg.all_reduce "bucket0" %dw {world_size

@@ -165,6 +165,15 @@ public:
     waitsBefore = communicator ? binding.allReduceWaits()
                                : std::vector<std::vector<int>>(
                                      plan.steps.size() + 1);
+    if (plan.lossScale && communicator && firstUpdate >= 0) {
+      // f16: the check before the first update reads every gradient, so
+      // every bucket must be averaged by then (and all ranks then agree).
+      std::vector<int> &waits = waitsBefore[firstUpdate];
+      for (size_t index = 0; index < plan.steps.size(); ++index)
+        if (plan.steps[index].op == OpKind::AllReduce &&
+            std::find(waits.begin(), waits.end(), int(index)) == waits.end())
+          waits.push_back(int(index));
+    }
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
   }

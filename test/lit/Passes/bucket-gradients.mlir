@@ -1,6 +1,7 @@
 // RUN: densenet-opt %s --tg-autodiff --tg-bucket-gradients="world-size=2 bucket-bytes=64" --tg-verify-training-step | FileCheck %s
 // RUN: densenet-opt %s --tg-autodiff --tg-bucket-gradients="world-size=2" | FileCheck %s --check-prefix=ONE
 // RUN: densenet-opt %s --tg-autodiff --tg-bucket-gradients | FileCheck %s --check-prefix=SINGLE
+// RUN: densenet-opt %s --tg-autodiff="defer-updates=true" --tg-bucket-gradients="world-size=2 bucket-bytes=64" --tg-verify-training-step | FileCheck %s --check-prefix=DEFERRED
 
 // Buckets follow the order the backward pass completes gradients (c2, c1,
 // c0); with 64-byte buckets each filter gradient is one. A bucket's
@@ -30,6 +31,22 @@
 // ONE-NEXT: tg.sgd_update "c1.weight" %{{.*}}, %[[A]]#1
 // ONE-NEXT: tg.sgd_update "c0.weight" %{{.*}}, %[[A]]#2
 // ONE-NEXT: return
+
+// Deferred updates (f16 plans) stay after the backward pass; each bucket's
+// all-reduce still comes right after its last gradient.
+// DEFERRED:      %[[DW2:.*]] = tg.conv2d_grad_filter "c2"
+// DEFERRED-NEXT: %[[A0:.*]] = tg.all_reduce "bucket0" %[[DW2]]
+// DEFERRED:      %[[DW1:.*]] = tg.conv2d_grad_filter "c1"
+// DEFERRED-NEXT: %[[A1:.*]] = tg.all_reduce "bucket1" %[[DW1]]
+// DEFERRED:      %[[DW0:.*]] = tg.conv2d_grad_filter "c0"
+// DEFERRED-NEXT: %[[A2:.*]] = tg.all_reduce "bucket2" %[[DW0]]
+// DEFERRED-NOT:  tg.conv2d_grad
+// DEFERRED:      tg.sgd_update "c2.weight" %{{.*}}, %[[A0]]
+// DEFERRED-NEXT: tg.state "c1.weight.momentum_buffer"
+// DEFERRED-NEXT: tg.sgd_update "c1.weight" %{{.*}}, %[[A1]]
+// DEFERRED-NEXT: tg.state "c0.weight.momentum_buffer"
+// DEFERRED-NEXT: tg.sgd_update "c0.weight" %{{.*}}, %[[A2]]
+// DEFERRED-NEXT: return
 
 // One rank: nothing to average.
 // SINGLE-NOT: tg.all_reduce
