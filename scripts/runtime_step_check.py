@@ -20,6 +20,10 @@ then:
 With several budgets it also requires the final weights of all plans to be
 bitwise identical (recomputation must not change a single bit).
 
+--dtype bf16 or f16 compiles mixed-precision plans (densenet-run rounds every
+stored feature map; f16 scales the loss) against the same float64
+reference, with a tolerance to match the rounding.
+
 Needs Debian's python3-torchvision; run with /usr/bin/python3.
 """
 
@@ -119,6 +123,8 @@ def main():
     parser.add_argument("--plan", help="a plan of the model compiled elsewhere (instead of "
                         "--budget: machines without densenetc, such as the GPU machine)")
     parser.add_argument("--device", default="auto", help="densenet-run's --device")
+    parser.add_argument("--dtype", default="f32", choices=["f32", "bf16", "f16"],
+                        help="densenetc's --dtype (with --budget)")
     args = parser.parse_args()
     budgets = args.budget or ["none"]
     if args.plan:
@@ -136,7 +142,7 @@ def main():
     batches = None
     for budget in budgets:
         plan = os.path.join(work, f"plan-{budget}.json")
-        flags = ["--target", "cpu", "--reserve", "0"]
+        flags = ["--target", "cpu", "--reserve", "0", "--dtype", args.dtype]
         if budget == "given":
             plan = args.plan
         elif budget == "min":
@@ -166,6 +172,10 @@ def main():
     optimizer = reference.sgd_optimizer(model, reference.SGD_DEFAULTS)
     for step in range(args.steps):
         images = torch.from_numpy(batches[f"images.{step}"].astype(numpy.float64))
+        if args.dtype != "f32":
+            # The plan's input batch is stored in its dtype, rounded to nearest.
+            low = torch.bfloat16 if args.dtype == "bf16" else torch.float16
+            images = images.to(low).to(torch.float64)
         labels = torch.from_numpy(batches[f"labels.{step}"].astype(numpy.int64))
         reference.torch_step(model, optimizer, images, labels, args.lr)
 
@@ -176,7 +186,8 @@ def main():
 
     identical = len({data for data, _ in finals.values()}) == 1
     plans = ", ".join(f"{b} ({r} recomputed segments)" for b, (_, r) in finals.items())
-    print(f"{name}: {args.steps} steps, {len(ours)} tensors vs torch: max relative error "
+    print(f"{name}: {args.steps} {'' if args.dtype == 'f32' else args.dtype + ' '}steps, "
+          f"{len(ours)} tensors vs torch: max relative error "
           f"{worst:.1e} ({worst_name}), tolerance {args.tolerance:g}")
     if len(finals) > 1:
         print(f"{name}: plans {plans}: final weights "

@@ -128,11 +128,12 @@ LowPrecisionSteps::LowPrecisionSteps(const Plan &plan,
   size_t most = 0;
   standIns.resize(plan.steps.size());
   workspaceOffset.assign(plan.steps.size(), 0);
+  weightGrads.resize(plan.steps.size());
   for (size_t index = 0; index < plan.steps.size(); ++index) {
     const Step &step = plan.steps[index];
     size_t offset = 0;
-    auto add = [&](int id, bool widen, bool round) {
-      if (plan.buffers[id].dtype != plan.dtype)
+    auto add = [&](int id, bool widen, bool round, bool weight = false) {
+      if (!weight && plan.buffers[id].dtype != plan.dtype)
         return;
       for (StandIn &known : standIns[index])
         if (known.id == id) {
@@ -140,10 +141,28 @@ LowPrecisionSteps::LowPrecisionSteps(const Plan &plan,
           known.round |= round;
           return;
         }
-      standIns[index].push_back({id, offset, widen, round});
+      standIns[index].push_back({id, offset, widen, round, weight});
       // 16 floats (64 bytes) apart, as the kernels' vector loads like.
       offset += (size_t(plan.buffers[id].elements()) + 15) / 16 * 16;
     };
+    // The weight a product reads, and the weight gradient it writes (the
+    // GPU's weight copy, format/WeightCopy.h).
+    switch (step.op) {
+    case OpKind::Conv2d:
+    case OpKind::Conv2dGradInput:
+    case OpKind::Linear:
+      add(step.reads[1], true, false, /*weight=*/true);
+      break;
+    case OpKind::LinearGrad:
+      add(step.reads[2], true, false, /*weight=*/true);
+      weightGrads[index].push_back(step.writes[1]);
+      break;
+    case OpKind::Conv2dGradFilter:
+      weightGrads[index].push_back(step.writes[0]);
+      break;
+    default:
+      break;
+    }
     for (int id : step.reads)
       add(id, true, false);
     for (int id : step.updates)
@@ -193,6 +212,15 @@ float *LowPrecisionSteps::workspace(int step) const {
 }
 
 void LowPrecisionSteps::widen(const StandIn &standIn) const {
+  if (standIn.weight) {
+    // f32 in the arena: the stand-in is the weight rounded to the low type.
+    const float *weight = binding.pointer(standIn.id);
+    size_t count = size_t(plan.buffers[standIn.id].elements());
+    std::vector<uint8_t> bits(2 * count);
+    roundInto(plan.dtype, weight, count, bits.data());
+    widenFrom(plan.dtype, bits.data(), count, scratch.data() + standIn.offset);
+    return;
+  }
   Map stored = binding.map(standIn.id);
   int64_t image = stored.c * stored.h * stored.w;
   const uint8_t *base = reinterpret_cast<const uint8_t *>(stored.data);
@@ -216,7 +244,7 @@ void LowPrecisionSteps::round(const StandIn &standIn) const {
 
 std::function<void()>
 LowPrecisionSteps::wrap(int step, std::function<void()> kernel) const {
-  if (!active_ || standIns[step].empty())
+  if (!active_ || (standIns[step].empty() && weightGrads[step].empty()))
     return kernel;
   return [this, step, inner = std::move(kernel)] {
     for (const StandIn &standIn : standIns[step])
@@ -226,5 +254,13 @@ LowPrecisionSteps::wrap(int step, std::function<void()> kernel) const {
     for (const StandIn &standIn : standIns[step])
       if (standIn.round)
         round(standIn);
+    // The weight gradient as the low type holds it, widened in place.
+    for (int id : weightGrads[step]) {
+      float *gradient = binding.pointer(id);
+      size_t count = size_t(plan.buffers[id].elements());
+      std::vector<uint8_t> bits(2 * count);
+      roundInto(plan.dtype, gradient, count, bits.data());
+      widenFrom(plan.dtype, bits.data(), count, gradient);
+    }
   };
 }

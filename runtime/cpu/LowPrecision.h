@@ -5,7 +5,9 @@
 // widens its low-precision operands into f32 stand-ins, runs, and rounds
 // what it wrote back into the arena (runtime/backend/Precision.h, round to
 // nearest even). The numbers are the GPU's: f32 arithmetic, every stored
-// feature map rounded. The stand-ins live in scratch memory outside the
+// feature map rounded, and, as there, convolutions and the classifier
+// multiply with their weight rounded to the low type and produce the weight
+// gradient in the low type before it is widened into its f32 buffer. The stand-ins live in scratch memory outside the
 // plan (the most one step needs, reported by describe()), so on the CPU a
 // low-precision plan's budget covers the arena, not the process: this is
 // the reference for the mixed-precision semantics (loss scaling included),
@@ -56,6 +58,7 @@ private:
     int id;
     size_t offset; // in floats, into `scratch`
     bool widen, round;
+    bool weight; // an f32 weight, read rounded to the low type
   };
   const StandIn *find(int step, int id) const;
   void widen(const StandIn &standIn) const;
@@ -66,6 +69,7 @@ private:
   bool active_ = false;
   std::vector<std::vector<StandIn>> standIns; // per step
   std::vector<size_t> workspaceOffset;       // per step, in floats
+  std::vector<std::vector<int>> weightGrads; // per step: f32, rounded after
   mutable std::vector<float> scratch;
 };
 
