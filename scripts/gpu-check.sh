@@ -120,6 +120,13 @@ timeout 120 python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json 
   --plan .gpu/plans/step-bc.json --densenet-run build-gpu/bin/densenet-run --device cuda \
   --steps 3 > "$out/step-check.log" 2>&1 || status=1
 tee -a "$out/summary.txt" < "$out/step-check.log"
+for dtype in bf16 f16; do
+  timeout 120 python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json \
+    --plan .gpu/plans/step-bc-$dtype-gpu.json --dtype $dtype --tolerance 0.1 \
+    --densenet-run build-gpu/bin/densenet-run --device cuda --steps 2 \
+    > "$out/step-check-$dtype.log" 2>&1 || status=1
+  tee -a "$out/summary.txt" < "$out/step-check-$dtype.log"
+done
 
 log "whole steps in f32, bf16 and f16: the GPU's per-step losses against the CPU's (5 steps)"
 for dtype in f32 bf16 f16; do
