@@ -37,7 +37,9 @@ inline uint16_t toBFloat16(float value) {
     return uint16_t((bits >> 16) | 0x40u);
   return uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
-inline float fromBFloat16(uint16_t bits) { return floatOf(uint32_t(bits) << 16); }
+inline float fromBFloat16(uint16_t bits) {
+  return floatOf(uint32_t(bits) << 16);
+}
 
 inline uint16_t toHalf(float value) {
   uint32_t bits = bitsOf(value);

@@ -244,8 +244,8 @@ public:
 private:
   // The operands of the step being bound, as its kernel sees them (f32
   // stand-ins of low-precision buffers, LowPrecision.h).
-  float *pointer(int id) const { return lowPrecision.pointer(binding_, id); }
-  Map map(int id) const { return lowPrecision.map(binding_, id); }
+  float *pointer(int id) const { return lowPrecision.pointer(boundStep, id); }
+  Map map(int id) const { return lowPrecision.map(boundStep, id); }
   static Window window(const Attributes &attributes, int64_t kernelHeight,
                        int64_t kernelWidth) {
     Window result;
@@ -262,7 +262,7 @@ private:
     const Step &step = plan.steps[index];
     const Attributes &a = step.attributes;
     const std::vector<int> &r = step.reads, &w = step.writes, &u = step.updates;
-    binding_ = index;
+    boundStep = index;
     float *workspace = lowPrecision.workspace(index);
     std::function<void()> kernel, inferenceKernel;
     switch (step.op) {
@@ -593,7 +593,7 @@ private:
   Arena arena;
   PlanBinding binding;
   LowPrecisionSteps lowPrecision;
-  int binding_ = 0; // the step bind() resolves
+  int boundStep = 0; // the step bind() resolves
   // f16 plans: dynamic loss scaling, and whether this step overflowed.
   LossScaleStatus scaling;
   bool overflow = false;

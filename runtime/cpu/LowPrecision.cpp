@@ -48,9 +48,8 @@ toBFloat16Avx2(const float *values, size_t count, uint16_t *bits) {
   for (; i + 8 <= count; i += 8) {
     __m256i x = _mm256_castps_si256(_mm256_loadu_ps(values + i));
     __m256i rounded = _mm256_srli_epi32(
-        _mm256_add_epi32(
-            _mm256_add_epi32(x, bias),
-            _mm256_and_si256(_mm256_srli_epi32(x, 16), one)),
+        _mm256_add_epi32(_mm256_add_epi32(x, bias),
+                         _mm256_and_si256(_mm256_srli_epi32(x, 16), one)),
         16);
     __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, magnitude), infinity);
     __m256i kept = _mm256_or_si256(_mm256_srli_epi32(x, 16), quiet);
@@ -84,8 +83,8 @@ static bool haveAvx2() {
 }
 
 static bool haveF16c() {
-  static const bool have = __builtin_cpu_supports("f16c") &&
-                           __builtin_cpu_supports("avx");
+  static const bool have =
+      __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
   return have;
 }
 

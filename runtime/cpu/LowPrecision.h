@@ -7,11 +7,13 @@
 // nearest even). The numbers are the GPU's: f32 arithmetic, every stored
 // feature map rounded, and, as there, convolutions and the classifier
 // multiply with their weight rounded to the low type and produce the weight
-// gradient in the low type before it is widened into its f32 buffer. The stand-ins live in scratch memory outside the
-// plan (the most one step needs, reported by describe()), so on the CPU a
-// low-precision plan's budget covers the arena, not the process: this is
-// the reference for the mixed-precision semantics (loss scaling included),
-// not a way to save host memory.
+// gradient in the low type before it is widened into its f32 buffer.
+//
+// The stand-ins live in scratch memory outside the plan (the most one step
+// needs, reported by describe()), so on the CPU a low-precision plan's
+// budget covers the arena, not the process: this is the reference for the
+// mixed-precision semantics (loss scaling included), not a way to save host
+// memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -68,8 +70,8 @@ private:
   const PlanBinding &binding;
   bool active_ = false;
   std::vector<std::vector<StandIn>> standIns; // per step
-  std::vector<size_t> workspaceOffset;       // per step, in floats
-  std::vector<std::vector<int>> weightGrads; // per step: f32, rounded after
+  std::vector<size_t> workspaceOffset;        // per step, in floats
+  std::vector<std::vector<int>> weightGrads;  // per step: f32, rounded after
   mutable std::vector<float> scratch;
 };
 

@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/backend/LossScale.h"
 #include "runtime/backend/Precision.h"
+#include "runtime/backend/LossScale.h"
 #include "runtime/cpu/LowPrecision.h"
 
 #include <gtest/gtest.h>
@@ -55,7 +55,7 @@ TEST(Precision, HalfEdges) {
   EXPECT_EQ(toHalf(1e6f), 0x7c00);
   EXPECT_EQ(toHalf(-std::numeric_limits<float>::infinity()), 0xfc00);
   EXPECT_TRUE(isNanHalf(toHalf(std::numeric_limits<float>::quiet_NaN())));
-  EXPECT_EQ(toHalf(0x1p-25f), 0x0000);       // ties to even: zero
+  EXPECT_EQ(toHalf(0x1p-25f), 0x0000);        // ties to even: zero
   EXPECT_EQ(toHalf(0x1.000002p-25f), 0x0001); // past the tie: 2^-24
   EXPECT_EQ(toHalf(1e-30f), 0x0000);
   EXPECT_EQ(toHalf(-0.0f), 0x8000);
@@ -122,12 +122,12 @@ TEST(Precision, VectorisedConversionsMatch) {
   for (uint32_t h = 0; h + 1 < 0x7c00; h += 7)
     values.push_back(fromHalf(uint16_t(h)) +
                      (fromHalf(uint16_t(h + 1)) - fromHalf(uint16_t(h))) / 2);
-  for (float edge : {0.0f, -0.0f, 65504.0f, 65520.0f, 1e9f, 0x1p-25f,
-                     0x1p-24f, 3.4e38f, -3.4e38f, 1.0f + 0x1p-8f,
-                     std::numeric_limits<float>::infinity(),
-                     -std::numeric_limits<float>::infinity(),
-                     std::numeric_limits<float>::quiet_NaN(),
-                     -std::numeric_limits<float>::quiet_NaN()})
+  for (float edge :
+       {0.0f, -0.0f, 65504.0f, 65520.0f, 1e9f, 0x1p-25f, 0x1p-24f, 3.4e38f,
+        -3.4e38f, 1.0f + 0x1p-8f, std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity(),
+        std::numeric_limits<float>::quiet_NaN(),
+        -std::numeric_limits<float>::quiet_NaN()})
     values.push_back(edge);
   // bf16 ties: 1 + 2^-8 (to even, down) and 1 + 3 * 2^-8 (up), over
   // exponents; values between bf16 neighbours.
@@ -139,8 +139,8 @@ TEST(Precision, VectorisedConversionsMatch) {
     cpu::roundInto(dtype, values.data(), values.size(),
                    reinterpret_cast<uint8_t *>(fast.data()));
     for (size_t i = 0; i < values.size(); ++i)
-      ASSERT_EQ(fast[i], dtype == DType::F16 ? toHalf(values[i])
-                                             : toBFloat16(values[i]))
+      ASSERT_EQ(fast[i],
+                dtype == DType::F16 ? toHalf(values[i]) : toBFloat16(values[i]))
           << values[i];
   }
 }
