@@ -34,14 +34,17 @@ namespace {
 /// seconds, or the peak so far. A child whose objective plus the bound
 /// `suffix[p + 1][kept / unit]` on the rest reaches `cutoff` is never made
 /// (`suffix` empty: no bounds). Gives up (nullopt) past `maxStates` states
-/// in all; an infeasible solution means nothing beats the cutoff. Among
-/// equal objectives the smaller peak wins.
+/// in all, and then sets `*abandonedBound` (if given) to the least
+/// objective plus bound over the states it held: every plan that beats the
+/// cutoff passes through one of them (or one that dominates it), so no plan
+/// costs less than that or the cutoff. An infeasible solution means nothing
+/// beats the cutoff. Among equal objectives the smaller peak wins.
 template <typename ChildCost>
 std::optional<Solution>
 frontierProgram(const std::vector<Segment> &segments, int64_t limit,
                 ChildCost childCost, int64_t unit,
                 const std::vector<std::vector<float>> &suffix, double cutoff,
-                size_t maxStates) {
+                size_t maxStates, double *abandonedBound = nullptr) {
   constexpr double kInfinite = std::numeric_limits<double>::infinity();
   constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
   // Columns with a size; the vectors only grow (resizing zero-fills).
@@ -163,8 +166,22 @@ frontierProgram(const std::vector<Segment> &segments, int64_t limit,
     total += current.size;
     if (current.size == 0)
       return Solution{}; // nothing beats the cutoff
-    if (total > maxStates || current.size > mostParents)
+    if (total > maxStates || current.size > mostParents) {
+      if (abandonedBound) {
+        const float *rest = p + 1 == count || suffix.empty()
+                                ? nullptr
+                                : suffix[p + 1].data();
+        double least = kInfinite;
+        for (size_t s = 0; s < current.size; ++s) {
+          size_t r = static_cast<size_t>(
+              static_cast<double>(current.kept[s]) * perUnit);
+          double bound = rest ? (r < states ? rest[r] : kInfinite) : 0.0;
+          least = std::min(least, current.cost[s] + bound);
+        }
+        *abandonedBound = least;
+      }
       return std::nullopt;
+    }
     trail.emplace_back(current.link.begin(),
                        current.link.begin() + current.size);
   }
@@ -395,17 +412,22 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
       suffixBounds(segments, limit, unit, states);
   double lowerBound = suffix[0][0];
   double cutoff = incumbent.seconds * (1 - 1e-12) - 1e-15;
+  double frontierBound = 0;
   std::optional<Solution> better = frontierProgram(
       segments, limit,
       [](double parentCost, const SegmentOption &option, int64_t) {
         return parentCost + option.seconds;
       },
-      unit, suffix, cutoff, maxStates);
+      unit, suffix, cutoff, maxStates, &frontierBound);
   bool abandoned = !better;
 
   Solution best = incumbent;
   if (abandoned) {
-    // Proven only to within the bound.
+    // Proven only to within a bound: the table's at the start, or the
+    // tighter one over the frontier where the search stopped. (Going on
+    // with a beam past that point tightens it by a few thousandths: the
+    // partial plans it would drop are as near the optimum.)
+    lowerBound = std::max(lowerBound, std::min(frontierBound, cutoff));
     best.lowerBoundSeconds = std::min(lowerBound, incumbent.seconds);
   } else {
     if (better->feasible && better->seconds < incumbent.seconds)
