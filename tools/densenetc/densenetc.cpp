@@ -105,7 +105,7 @@ static cl::opt<bool> minBudget(
 static cl::opt<bool> proveOptimal(
     "prove-optimal",
     cl::desc("Search until the plan is proven optimal (up to 64M partial "
-             "plans per solve: densenet264 takes up to ~1.5 s and ~350 MB) "
+             "plans per solve: densenet264 takes up to ~2 s and ~350 MB) "
              "instead of settling, past 2M, for a plan within a proven bound"),
     cl::cat(planCategory));
 
