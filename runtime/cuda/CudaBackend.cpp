@@ -45,6 +45,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
 
 using namespace densenet::runtime;
@@ -156,8 +157,9 @@ public:
     binding = std::make_unique<PlanBinding>(plan, arena);
     // The only device memory outside the arena, within the target's
     // reserve: the step counters, the invalid-label flag and the loss scale
-    // (fixed, 64 bytes), and for f16 plans the table of gradients to check
-    // (16 bytes per parameter).
+    // (fixed, 64 bytes), for f16 plans the table of gradients to check (16
+    // bytes per parameter), and the tables of the update runs (40 bytes per
+    // update, prepareUpdateRuns).
     DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&counters), 64));
     invalidLabel = reinterpret_cast<int32_t *>(
         reinterpret_cast<uint8_t *>(counters) + sizeof(StepCounters));
@@ -177,6 +179,7 @@ public:
       joinNccl(communicator);
     scheduleWaits();
     prepareFusion();
+    prepareUpdateRuns();
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
     // The memset and copies above ran on the legacy default stream, which
@@ -202,6 +205,7 @@ public:
       cudnnDestroyConvolutionDescriptor(c.convolution);
     }
     cudaFree(gradientSpans);
+    cudaFree(updateSpans);
     cudaFree(counters);
     cudaFree(arena);
     cublasDestroy(cublas);
@@ -219,6 +223,9 @@ public:
               " fused kernels from " +
               (fused->compiled().fromCache ? "the kernel cache"
                                            : nvrtcVersionText());
+    if (!updateRuns.empty())
+      text += ", " + std::to_string(runOfStep.size()) + " updates in " +
+              std::to_string(updateRuns.size()) + " launches";
     return text + ")";
   }
 
@@ -708,6 +715,20 @@ private:
         sgdUpdate(parameter, gradient, momentumBuffer, count, learningRate,
                   momentum, weightDecay, nesterov, scale, s);
       };
+      if (const UpdateRun *run = updateRunAt(index)) {
+        // The run's first update launches them all; the others are done.
+        if (run->first == index) {
+          const SgdSpan *spans = updateSpans + run->offset;
+          int spanCount = run->length;
+          int64_t mostCount = run->mostCount;
+          kernel = [=] {
+            sgdUpdates(spans, spanCount, mostCount, learningRate, momentum,
+                       nesterov, scale, s);
+          };
+        } else {
+          kernel = [] {};
+        }
+      }
       if (lossScale)
         kernel = withLossScaling(index, std::move(kernel));
       break;
@@ -812,6 +833,66 @@ private:
       };
     }
     return update;
+  }
+
+  /// Runs of consecutive updates (f16 plans defer them all to the end of
+  /// the step) become one multi-tensor launch each (Kernels.h: sgdUpdates):
+  /// hundreds of tiny kernels fewer. A run breaks where a step waits for an
+  /// all-reduce or the SGD settings change; DENSENET_FUSION=0 keeps every
+  /// update separate.
+  struct UpdateRun {
+    int first = 0, length = 0; // steps [first, first + length)
+    int offset = 0;            // into updateSpans
+    int64_t mostCount = 0;
+  };
+  void prepareUpdateRuns() {
+    if (const char *setting = std::getenv("DENSENET_FUSION");
+        setting && std::string(setting) == "0")
+      return;
+    std::vector<SgdSpan> spans;
+    auto sameSettings = [&](int a, int b) {
+      return plan.steps[a].attributes.momentum ==
+                 plan.steps[b].attributes.momentum &&
+             plan.steps[a].attributes.nesterov ==
+                 plan.steps[b].attributes.nesterov;
+    };
+    for (size_t index = 0; index < plan.steps.size();) {
+      size_t end = index;
+      while (end < plan.steps.size() &&
+             plan.steps[end].op == OpKind::SgdUpdate &&
+             (end == index ||
+              (waitsBefore[end].empty() && sameSettings(int(index), int(end)))))
+        ++end;
+      if (end - index >= 2) {
+        UpdateRun run;
+        run.first = int(index);
+        run.length = int(end - index);
+        run.offset = int(spans.size());
+        for (size_t k = index; k < end; ++k) {
+          const Step &step = plan.steps[k];
+          SgdSpan span{pointer(step.updates[0]), pointer(step.reads[0]),
+                       pointer(step.updates[1]),
+                       plan.buffers[step.reads[0]].elements(),
+                       float(step.attributes.weightDecay)};
+          run.mostCount = std::max(run.mostCount, span.count);
+          spans.push_back(span);
+          runOfStep[k] = int(updateRuns.size());
+        }
+        updateRuns.push_back(run);
+      }
+      index = std::max(end, index + 1);
+    }
+    if (spans.empty())
+      return;
+    DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&updateSpans),
+                              spans.size() * sizeof(SgdSpan)));
+    DENSENET_CHECK(cudaMemcpy(updateSpans, spans.data(),
+                              spans.size() * sizeof(SgdSpan),
+                              cudaMemcpyHostToDevice));
+  }
+  const UpdateRun *updateRunAt(int index) const {
+    auto found = runOfStep.find(index);
+    return found == runOfStep.end() ? nullptr : &updateRuns[found->second];
   }
 
   /// Finds the pairs of steps to run as one kernel (Fusion.h) and compiles
@@ -957,6 +1038,10 @@ private:
   DeviceLossScale *lossScale = nullptr;
   GradientSpan *gradientSpans = nullptr;
   int spanCount = 0, firstUpdate = -1, lastUpdate = -1;
+  // Runs of consecutive updates launched as one (prepareUpdateRuns).
+  std::vector<UpdateRun> updateRuns;
+  std::map<int, int> runOfStep; // step -> its run
+  SgdSpan *updateSpans = nullptr;
   cudaGraphExec_t graph = nullptr;
   std::vector<Convolution> convolutions;
   std::vector<std::function<void()>> kernels, inference;

@@ -19,6 +19,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace densenet::runtime;
@@ -514,6 +515,27 @@ __global__ void sgdUpdateKernel(float *parameter, const float *gradient,
   }
 }
 
+/// Grid (blocks, spans): block b of span s strides over span s, computing
+/// what sgdUpdateKernel computes for each element.
+__global__ void sgdUpdatesKernel(const SgdSpan *spans,
+                                 const float *learningRate, float momentum,
+                                 bool nesterov,
+                                 const DeviceLossScale *lossScale) {
+  if (lossScale && lossScale->overflow)
+    return;
+  SgdSpan span = spans[blockIdx.y];
+  float rate = *learningRate;
+  float unscale = lossScale ? 1.0f / lossScale->scale : 1.0f;
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+       k < span.count; k += int64_t(gridDim.x) * blockDim.x) {
+    float raw = lossScale ? span.gradient[k] * unscale : span.gradient[k];
+    float g = raw + span.weightDecay * span.parameter[k];
+    float v = momentum * span.momentumBuffer[k] + g;
+    span.momentumBuffer[k] = v;
+    span.parameter[k] -= rate * (nesterov ? g + momentum * v : v);
+  }
+}
+
 template <typename T>
 __global__ void roundWeightsKernel(const float *weights, T *copy,
                                    int64_t count) {
@@ -767,6 +789,18 @@ void cuda::sgdUpdate(float *parameter, const float *gradient,
   sgdUpdateKernel<<<blocksFor(count), kThreads, 0, stream>>>(
       parameter, gradient, momentumBuffer, count, learningRate,
       float(momentum), float(weightDecay), nesterov, lossScale);
+}
+
+void cuda::sgdUpdates(const SgdSpan *spans, int spanCount, int64_t mostCount,
+                      const float *learningRate, double momentum,
+                      bool nesterov, const DeviceLossScale *lossScale,
+                      cudaStream_t stream) {
+  if (spanCount > 0)
+    sgdUpdatesKernel<<<dim3(unsigned(std::min(blocksFor(mostCount), 256)),
+                            unsigned(spanCount)),
+                       kThreads, 0, stream>>>(spans, learningRate,
+                                              float(momentum), nesterov,
+                                              lossScale);
 }
 
 void cuda::roundWeights(const float *weights, void *copy, int64_t count,

@@ -132,6 +132,21 @@ void sgdUpdate(float *parameter, const float *gradient, float *momentumBuffer,
                double weightDecay, bool nesterov,
                const DeviceLossScale *lossScale, cudaStream_t stream);
 
+/// A run of consecutive updates as one launch (same momentum and Nesterov
+/// setting; each parameter its own weight decay): the same arithmetic per
+/// element as sgdUpdate, so the same bits. `spans` is in device memory;
+/// `mostCount` is the largest span's count.
+struct SgdSpan {
+  float *parameter;
+  const float *gradient;
+  float *momentumBuffer;
+  int64_t count;
+  float weightDecay;
+};
+void sgdUpdates(const SgdSpan *spans, int spanCount, int64_t mostCount,
+                const float *learningRate, double momentum, bool nesterov,
+                const DeviceLossScale *lossScale, cudaStream_t stream);
+
 /// Mixed precision: `count` f32 weights rounded into `storage` at `copy`,
 /// and a weight gradient in `storage` widened into f32.
 void roundWeights(const float *weights, void *copy, int64_t count,

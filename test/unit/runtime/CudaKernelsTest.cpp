@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -564,4 +565,59 @@ TEST(CudaConformance, LowPrecisionFusedKernelsMatchTheSeparateOnes) {
     EXPECT_EQ(weightGrad.download(), fweightGrad.download());
     EXPECT_EQ(biasGrad.download(), fbiasGrad.download());
   }
+}
+
+// A run of updates launched as one (Kernels.h: sgdUpdates) computes the same
+// bits as one launch per parameter, with and without a loss scale.
+TEST(CudaConformance, UpdateRunsMatchSeparateUpdates) {
+  REQUIRE_GPU();
+  const std::vector<int64_t> counts{1, 300, 7, 4096};
+  const std::vector<float> decays{1e-4f, 0.0f, 1e-4f, 5e-4f};
+  Twin rate(1, 99, 0.1, 0.2);
+  gpu::DeviceLossScale *state = nullptr;
+  ASSERT_EQ(cudaMalloc(reinterpret_cast<void **>(&state), sizeof *state),
+            cudaSuccess);
+  gpu::DeviceLossScale initial{512, 0, 0, 0};
+  cudaMemcpy(state, &initial, sizeof initial, cudaMemcpyHostToDevice);
+  for (bool scaled : {false, true}) {
+    for (bool nesterov : {false, true}) {
+      SCOPED_TRACE(std::string(scaled ? "scaled" : "plain") +
+                   (nesterov ? ", nesterov" : ""));
+      std::vector<std::unique_ptr<Twin>> parameters, gradients, momenta,
+          separate, separateMomenta;
+      std::vector<gpu::SgdSpan> table;
+      int64_t most = 0;
+      for (size_t i = 0; i < counts.size(); ++i) {
+        uint32_t seed = uint32_t(10 * i);
+        parameters.push_back(std::make_unique<Twin>(counts[i], seed + 1));
+        gradients.push_back(std::make_unique<Twin>(counts[i], seed + 2));
+        momenta.push_back(std::make_unique<Twin>(counts[i], seed + 3));
+        separate.push_back(std::make_unique<Twin>(counts[i], seed + 1));
+        separateMomenta.push_back(std::make_unique<Twin>(counts[i], seed + 3));
+        table.push_back({parameters[i]->device, gradients[i]->device,
+                         momenta[i]->device, counts[i], decays[i]});
+        most = std::max(most, counts[i]);
+      }
+      gpu::SgdSpan *spans = nullptr;
+      ASSERT_EQ(cudaMalloc(reinterpret_cast<void **>(&spans),
+                           table.size() * sizeof(gpu::SgdSpan)),
+                cudaSuccess);
+      cudaMemcpy(spans, table.data(), table.size() * sizeof(gpu::SgdSpan),
+                 cudaMemcpyHostToDevice);
+      const gpu::DeviceLossScale *scale = scaled ? state : nullptr;
+      gpu::sgdUpdates(spans, int(table.size()), most, rate.device, 0.9,
+                      nesterov, scale, nullptr);
+      for (size_t i = 0; i < counts.size(); ++i)
+        gpu::sgdUpdate(separate[i]->device, gradients[i]->device,
+                       separateMomenta[i]->device, counts[i], rate.device,
+                       0.9, decays[i], nesterov, scale, nullptr);
+      for (size_t i = 0; i < counts.size(); ++i) {
+        EXPECT_EQ(parameters[i]->download(), separate[i]->download()) << i;
+        EXPECT_EQ(momenta[i]->download(), separateMomenta[i]->download())
+            << i;
+      }
+      cudaFree(spans);
+    }
+  }
+  cudaFree(state);
 }
