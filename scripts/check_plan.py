@@ -530,6 +530,53 @@ def check_workspaces(ctx):
                     % (ctx.buf(i), owner[i], sorted(users)))
 
 
+# Mixed precision (docs/plan-format.md): a bf16/f16 plan's convolution and
+# classifier steps hold their weight in the low type at the start of their
+# workspace (format/WeightCopy.h); an f16 plan scales its loss and updates
+# every parameter after the backward pass.
+WEIGHT_OPERAND = {"tg.conv2d": ("reads", 1), "tg.conv2d_grad_input": ("reads", 1),
+                  "tg.conv2d_grad_filter": ("writes", 0), "tg.linear": ("reads", 1),
+                  "tg.linear_grad": ("reads", 2)}
+
+
+def check_mixed_precision(ctx):
+    dtype = ctx.plan.get("dtype")
+    scale = ctx.plan.get("loss_scale")
+    if dtype == "f16":
+        fields = {"initial": "num", "growth_factor": "num", "backoff_factor": "num",
+                  "growth_interval": int}
+        if not isinstance(scale, dict) or any(not type_ok(scale.get(k), t) for k, t in fields.items()):
+            ctx.err("an f16 plan needs loss_scale {initial, growth_factor, backoff_factor, "
+                    "growth_interval}, found %r" % (scale,))
+        elif not (scale["initial"] >= 1 and scale["growth_factor"] >= 1
+                  and 0 < scale["backoff_factor"] < 1 and scale["growth_interval"] >= 1):
+            ctx.err("loss_scale %r is out of range" % (scale,))
+        gradient_steps = [si for si, st in enumerate(ctx.steps)
+                          if st["phase"] in ("backward", "recompute")]
+        last = max(gradient_steps) if gradient_steps else -1
+        for si, st in enumerate(ctx.steps):
+            if st["op"] == "tg.sgd_update" and si < last:
+                ctx.err("%s: an f16 plan updates a parameter before its backward pass ends "
+                        "(step %d)" % (ctx.step(si), last))
+                break
+    elif scale is not None:
+        ctx.err("loss_scale %r in a %s plan (only f16 plans scale the loss)" % (scale, dtype))
+    if dtype not in ("bf16", "f16"):
+        return
+    for si, st in enumerate(ctx.steps):
+        where = WEIGHT_OPERAND.get(st["op"])
+        if not where:
+            continue
+        ids = st[where[0]]
+        if where[1] >= len(ids) or not 0 <= ids[where[1]] < len(ctx.buffers):
+            continue
+        weight = ctx.buffers[ids[where[1]]]
+        copy = -(-2 * prod(weight["shape"]) // 256) * 256
+        if st["workspace_bytes"] < copy:
+            ctx.err("%s: workspace_bytes %d cannot hold its weight %s in %s (%d bytes)"
+                    % (ctx.step(si), st["workspace_bytes"], ctx.buf(ids[where[1]]), dtype, copy))
+
+
 def check_persistent_not_written(ctx):
     for i, b in enumerate(ctx.buffers):
         if is_filled_before_step(ctx, i):
@@ -1046,7 +1093,8 @@ def check_cost(ctx):
 CHECKS = [
     check_target, check_model_batch_dtype, check_policy, check_optimizer, check_inputs_outputs,
     check_buffer_ids, check_buffer_enums, check_buffer_bytes, check_persistent, check_views,
-    check_offsets, check_step_ids, check_phases, check_workspaces, check_persistent_not_written,
+    check_offsets, check_step_ids, check_phases, check_workspaces, check_mixed_precision,
+    check_persistent_not_written,
     check_writers, check_single_definition, check_dataflow, check_parameter_updates, check_accumulate,
     compute_liveness, check_layout_overlap, check_peak, check_peak_breakdown, check_fragmentation,
     check_budget, check_decisions, check_recomputed_layers, check_recompute_steps, check_cost,
@@ -1192,12 +1240,30 @@ def corrupt_ids(p):
     return "swapped the ids of buffers 3 and 4"
 
 
+def corrupt_early_update(p):
+    """f16: an update moved before the last backward step."""
+    i = next(i for i, s in enumerate(p["steps"]) if s["op"] == "tg.sgd_update")
+    s = p["steps"].pop(i)
+    p["steps"].insert(i - 1, s)
+    return "moved step %d (%s) one step earlier" % (i, s["op"])
+
+
+def corrupt_weight_copy(p):
+    """bf16/f16: the classifier's workspace too small for its weight."""
+    s = next(s for s in p["steps"] if s["op"] == "tg.linear")
+    s["workspace_bytes"] = 16
+    workspace = p["buffers"][s["writes"][-1]]
+    workspace["bytes"], workspace["shape"] = 16, [16]
+    return "shrank the workspace of %s '%s' to 16 bytes" % (s["op"], s["layer"])
+
+
 CORRUPTIONS = {
     "overlap": corrupt_overlap, "drop-writer": corrupt_drop_writer, "peak": corrupt_peak,
     "misalign": corrupt_misalign, "view-of-view": corrupt_view_of_view,
     "read-before-write": corrupt_read_before_write, "double-update": corrupt_double_update,
     "bytes": corrupt_bytes, "budget": corrupt_budget, "recompute-flops": corrupt_recompute_flops,
     "recomputed-layers": corrupt_recomputed_layers, "version": corrupt_version, "ids": corrupt_ids,
+    "early-update": corrupt_early_update, "weight-copy": corrupt_weight_copy,
 }
 
 
