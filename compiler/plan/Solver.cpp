@@ -79,6 +79,13 @@ frontierProgram(const std::vector<Segment> &segments, int64_t limit,
   // with the bytes kept, so a smaller index only weakens it, and a
   // multiplication is much cheaper than a division.
   double perUnit = (1.0 / static_cast<double>(unit)) * (1 - 1e-12);
+  // The bound on what follows for `kept` bytes kept (none: 0).
+  auto restAfter = [&](const float *bound, int64_t kept) -> double {
+    if (!bound)
+      return 0.0;
+    size_t r = static_cast<size_t>(static_cast<double>(kept) * perUnit);
+    return r < states ? bound[r] : kInfinite;
+  };
   std::vector<std::vector<uint32_t>> trail;
   trail.reserve(count);
   size_t total = 0;
@@ -111,13 +118,7 @@ frontierProgram(const std::vector<Segment> &segments, int64_t limit,
         int64_t childKept = inKept[s] + option.kept;
         int64_t childPeak = std::max(inPeak[s], peakHere);
         double cost = childCost(inCost[s], option, childPeak);
-        double rest = 0;
-        if (bound) {
-          size_t r =
-              static_cast<size_t>(static_cast<double>(childKept) * perUnit);
-          rest = r < states ? bound[r] : kInfinite;
-        }
-        if (cost + rest >= cutoff)
+        if (cost + restAfter(bound, childKept) >= cutoff)
           continue;
         outKept[n] = childKept;
         outCost[n] = cost;
@@ -168,16 +169,10 @@ frontierProgram(const std::vector<Segment> &segments, int64_t limit,
       return Solution{}; // nothing beats the cutoff
     if (total > maxStates || current.size > mostParents) {
       if (abandonedBound) {
-        const float *rest = p + 1 == count || suffix.empty()
-                                ? nullptr
-                                : suffix[p + 1].data();
         double least = kInfinite;
-        for (size_t s = 0; s < current.size; ++s) {
-          size_t r = static_cast<size_t>(
-              static_cast<double>(current.kept[s]) * perUnit);
-          double bound = rest ? (r < states ? rest[r] : kInfinite) : 0.0;
-          least = std::min(least, current.cost[s] + bound);
-        }
+        for (size_t s = 0; s < current.size; ++s)
+          least = std::min(least,
+                           current.cost[s] + restAfter(bound, current.kept[s]));
         *abandonedBound = least;
       }
       return std::nullopt;

@@ -133,3 +133,11 @@ void PeakTracker::finish() {
     peak = std::max(peak, live);
   }
 }
+
+std::vector<int> PlanBinding::updateSteps() const {
+  std::vector<int> steps;
+  for (size_t index = 0; index < plan.steps.size(); ++index)
+    if (plan.steps[index].op == OpKind::SgdUpdate)
+      steps.push_back(static_cast<int>(index));
+  return steps;
+}

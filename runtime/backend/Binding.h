@@ -42,6 +42,9 @@ public:
   /// their bucket (the update reading an averaged gradient); the extra last
   /// entry, those to wait for at the end of the step.
   std::vector<std::vector<int>> allReduceWaits() const;
+  /// The tg.sgd_update steps in order: f16 loss scaling checks all their
+  /// gradients before the first and moves the scale after the last.
+  std::vector<int> updateSteps() const;
 
 private:
   const Plan &plan;

@@ -148,12 +148,14 @@ public:
         lowPrecision(plan, binding), tracker(plan) {
     if (plan.lossScale) {
       scaling.scale = plan.lossScale->initial;
-      for (size_t index = 0; index < plan.steps.size(); ++index)
-        if (plan.steps[index].op == OpKind::SgdUpdate) {
-          if (firstUpdate < 0)
-            firstUpdate = int(index);
-          lastUpdate = int(index);
-        }
+      // The gradients the check before the first update reads.
+      for (int index : binding.updateSteps()) {
+        if (firstUpdate < 0)
+          firstUpdate = index;
+        lastUpdate = index;
+        int id = plan.steps[index].reads[0];
+        gradients.push_back({binding.pointer(id), plan.buffers[id].elements()});
+      }
     }
     profile = std::getenv("DENSENET_PROFILE") != nullptr;
     threads = options.threads > 0 ? options.threads : omp_get_max_threads();
@@ -539,11 +541,7 @@ private:
 
   /// f16: whether every gradient an update reads is finite.
   bool gradientsFinite() const {
-    for (const Step &step : plan.steps) {
-      if (step.op != OpKind::SgdUpdate)
-        continue;
-      const float *gradient = binding.pointer(step.reads[0]);
-      int64_t count = plan.buffers[step.reads[0]].elements();
+    for (auto [gradient, count] : gradients) {
       bool finite = true;
 #pragma omp parallel for reduction(&& : finite) schedule(static)
       for (int64_t i = 0; i < count; ++i)
@@ -598,6 +596,7 @@ private:
   LossScaleStatus scaling;
   bool overflow = false;
   int firstUpdate = -1, lastUpdate = -1;
+  std::vector<std::pair<const float *, int64_t>> gradients; // every update's
   PeakTracker tracker;
   int threads = 1;
   StepContext current;

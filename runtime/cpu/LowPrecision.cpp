@@ -116,6 +116,19 @@ void densenet::runtime::cpu::widenFrom(DType dtype, const uint8_t *bytes,
   fromDType(dtype, bytes, count, values);
 }
 
+void densenet::runtime::cpu::roundThrough(DType dtype, const float *values,
+                                          size_t count, float *rounded) {
+  // In chunks through a buffer on the stack: weights are rounded every step,
+  // and a heap buffer of their size would be mapped and unmapped each time.
+  constexpr size_t kChunk = 2048;
+  uint8_t bits[2 * kChunk];
+  for (size_t at = 0; at < count; at += kChunk) {
+    size_t n = std::min(kChunk, count - at);
+    roundInto(dtype, values + at, n, bits);
+    widenFrom(dtype, bits, n, rounded + at);
+  }
+}
+
 LowPrecisionSteps::LowPrecisionSteps(const Plan &plan,
                                      const PlanBinding &binding)
     : plan(plan), binding(binding),
@@ -213,11 +226,9 @@ float *LowPrecisionSteps::workspace(int step) const {
 void LowPrecisionSteps::widen(const StandIn &standIn) const {
   if (standIn.weight) {
     // f32 in the arena: the stand-in is the weight rounded to the low type.
-    const float *weight = binding.pointer(standIn.id);
-    size_t count = size_t(plan.buffers[standIn.id].elements());
-    std::vector<uint8_t> bits(2 * count);
-    roundInto(plan.dtype, weight, count, bits.data());
-    widenFrom(plan.dtype, bits.data(), count, scratch.data() + standIn.offset);
+    roundThrough(plan.dtype, binding.pointer(standIn.id),
+                 size_t(plan.buffers[standIn.id].elements()),
+                 scratch.data() + standIn.offset);
     return;
   }
   Map stored = binding.map(standIn.id);
@@ -256,10 +267,8 @@ LowPrecisionSteps::wrap(int step, std::function<void()> kernel) const {
     // The weight gradient as the low type holds it, widened in place.
     for (int id : weightGrads[step]) {
       float *gradient = binding.pointer(id);
-      size_t count = size_t(plan.buffers[id].elements());
-      std::vector<uint8_t> bits(2 * count);
-      roundInto(plan.dtype, gradient, count, bits.data());
-      widenFrom(plan.dtype, bits.data(), count, gradient);
+      roundThrough(plan.dtype, gradient, size_t(plan.buffers[id].elements()),
+                   gradient);
     }
   };
 }

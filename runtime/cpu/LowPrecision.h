@@ -32,6 +32,10 @@ namespace densenet::runtime::cpu {
 /// allows (F16C for f16) with the same bits.
 void roundInto(DType dtype, const float *values, size_t count, uint8_t *bytes);
 void widenFrom(DType dtype, const uint8_t *bytes, size_t count, float *values);
+/// `count` f32 values as `dtype` holds them, widened back (`rounded` may be
+/// `values`).
+void roundThrough(DType dtype, const float *values, size_t count,
+                  float *rounded);
 
 class LowPrecisionSteps {
 public:

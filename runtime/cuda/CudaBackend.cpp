@@ -782,25 +782,18 @@ private:
   /// f16: the table of every gradient an update reads, in device memory,
   /// for the one check that precedes the updates.
   void prepareGradientChecks() {
+    std::vector<int> updates = binding->updateSteps();
+    if (updates.empty())
+      return;
+    firstUpdate = updates.front();
+    lastUpdate = updates.back();
     std::vector<GradientSpan> spans;
-    for (size_t index = 0; index < plan.steps.size(); ++index) {
-      const Step &step = plan.steps[index];
-      if (step.op != OpKind::SgdUpdate)
-        continue;
-      if (firstUpdate < 0)
-        firstUpdate = int(index);
-      lastUpdate = int(index);
-      spans.push_back({pointer(step.reads[0]),
-                       plan.buffers[step.reads[0]].elements()});
+    for (int index : updates) {
+      int gradient = plan.steps[index].reads[0];
+      spans.push_back({pointer(gradient), plan.buffers[gradient].elements()});
     }
     spanCount = int(spans.size());
-    if (spans.empty())
-      return;
-    DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&gradientSpans),
-                              spans.size() * sizeof(GradientSpan)));
-    DENSENET_CHECK(cudaMemcpy(gradientSpans, spans.data(),
-                              spans.size() * sizeof(GradientSpan),
-                              cudaMemcpyHostToDevice));
+    gradientSpans = uploadTable(spans);
   }
 
   /// The first update of an f16 step first checks every gradient (after
@@ -835,6 +828,24 @@ private:
     return update;
   }
 
+  /// DENSENET_FUSION=0 runs every step with its own kernel (fused pairs and
+  /// update runs off), to compare.
+  static bool fusionEnabled() {
+    const char *setting = std::getenv("DENSENET_FUSION");
+    return !setting || std::string(setting) != "0";
+  }
+
+  /// A host table copied into a device allocation of its own, which the
+  /// destructor frees; the kernels read it from the captured graph.
+  template <typename T> static T *uploadTable(const std::vector<T> &table) {
+    T *device = nullptr;
+    DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&device),
+                              table.size() * sizeof(T)));
+    DENSENET_CHECK(cudaMemcpy(device, table.data(), table.size() * sizeof(T),
+                              cudaMemcpyHostToDevice));
+    return device;
+  }
+
   /// Runs of consecutive updates (f16 plans defer them all to the end of
   /// the step) become one multi-tensor launch each (Kernels.h: sgdUpdates):
   /// hundreds of tiny kernels fewer. A run breaks where a step waits for an
@@ -846,8 +857,7 @@ private:
     int64_t mostCount = 0;
   };
   void prepareUpdateRuns() {
-    if (const char *setting = std::getenv("DENSENET_FUSION");
-        setting && std::string(setting) == "0")
+    if (!fusionEnabled())
       return;
     std::vector<SgdSpan> spans;
     auto sameSettings = [&](int a, int b) {
@@ -884,11 +894,7 @@ private:
     }
     if (spans.empty())
       return;
-    DENSENET_CHECK(cudaMalloc(reinterpret_cast<void **>(&updateSpans),
-                              spans.size() * sizeof(SgdSpan)));
-    DENSENET_CHECK(cudaMemcpy(updateSpans, spans.data(),
-                              spans.size() * sizeof(SgdSpan),
-                              cudaMemcpyHostToDevice));
+    updateSpans = uploadTable(spans);
   }
   const UpdateRun *updateRunAt(int index) const {
     auto found = runOfStep.find(index);
@@ -901,8 +907,7 @@ private:
   void prepareFusion() {
     fusedFirst.assign(plan.steps.size(), std::nullopt);
     fusedSecond.assign(plan.steps.size(), false);
-    if (const char *setting = std::getenv("DENSENET_FUSION");
-        setting && std::string(setting) == "0")
+    if (!fusionEnabled())
       return;
     Fusions found = findFusions(plan);
     std::vector<FusedShape> shapes;
