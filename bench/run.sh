@@ -11,8 +11,9 @@ build=${BUILD_DIR:-build}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -G Ninja -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build "$build" -j "${JOBS:-2}" --target densenetc densenet-run
+cmake --build "$build" -j "${JOBS:-2}" --target densenetc densenet-run densenet-solver-bench
 /usr/bin/python3 bench/plan_quality/run.py --bin "$build/bin/densenetc"
+/usr/bin/python3 bench/solver/run.py --bin-dir "$build/bin"
 /usr/bin/python3 bench/cpu_step/run.py --build "$build"
 /usr/bin/python3 bench/accuracy/run.py --build "$build"
 /usr/bin/python3 bench/readme_results.py

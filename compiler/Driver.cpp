@@ -398,6 +398,40 @@ static llvm::Error emitPlanning(const DriverOptions &options,
   return llvm::Error::success();
 }
 
+/// The solver's input: every segment with every option profiled
+/// (Solver.h), for bench/solver and for looking into a plan's decisions.
+static llvm::Error emitSegments(const DriverOptions &options,
+                                const ModelSpec &spec, ModuleOp module,
+                                llvm::raw_ostream &os) {
+  llvm::Expected<plan::PlanOptions> planOptions = resolvePlanOptions(options);
+  if (!planOptions)
+    return planOptions.takeError();
+  llvm::Expected<std::vector<plan::Segment>> segments =
+      plan::profileStep(module, *planOptions);
+  if (!segments)
+    return segments.takeError();
+  nlohmann::ordered_json json = {{"format", "densenet-segments"},
+                                 {"model", spec.name},
+                                 {"batch_size", spec.batchSize},
+                                 {"target", planOptions->target.name},
+                                 {"reserve_bytes",
+                                  planOptions->target.reserveBytes},
+                                 {"segments", nlohmann::ordered_json::array()}};
+  for (const plan::Segment &segment : *segments) {
+    nlohmann::ordered_json item = {{"name", segment.name},
+                                   {"options", nlohmann::ordered_json::array()}};
+    for (const plan::SegmentOption &option : segment.options)
+      item["options"].push_back({{"name", option.name},
+                                 {"kept_bytes", option.kept},
+                                 {"peak_bytes", option.peak},
+                                 {"seconds", option.seconds},
+                                 {"recompute_flops", option.recomputeFlops}});
+    json["segments"].push_back(std::move(item));
+  }
+  os << json.dump(1) << "\n";
+  return llvm::Error::success();
+}
+
 /// Everything densenetc prints: the text for -o (or stdout) and, for the
 /// report, the text for stdout.
 static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
@@ -442,6 +476,8 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
               .dump(2)
        << "\n";
     return llvm::Error::success();
+  case EmitKind::Segments:
+    return emitSegments(options, spec, **module, os);
   case EmitKind::Plan:
   case EmitKind::Report:
     return emitPlanning(options, spec, **module, outputText, stdoutText,

@@ -12,7 +12,15 @@
 
 namespace densenet {
 
-enum class EmitKind { Plan, Report, Stats, Mlir, ForwardMlir, TrainingMlir };
+enum class EmitKind {
+  Plan,
+  Report,
+  Stats,
+  Segments,
+  Mlir,
+  ForwardMlir,
+  TrainingMlir
+};
 
 /// Everything densenetc's command line says, unparsed where the driver owns
 /// the error message (shapes, dtypes).

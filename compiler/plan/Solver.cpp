@@ -1,8 +1,10 @@
 //===- Solver.cpp - Optimal rematerialization over segments ---------------===//
 //
-// Both solvers walk the segments in forward order. A partial choice is
-// summarised by the bytes it keeps (which later segments pay) and by the
-// objective so far.
+// A partial choice is summarised by the bytes it keeps (which later
+// segments pay), or, walking backwards, by the bytes it needs above what
+// earlier segments keep, and by the objective so far. solveMinPeak walks
+// forwards; solveMinTime walks backwards from the end while that stays
+// cheap, then forwards to meet it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,67 +15,168 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <memory>
 #include <optional>
 
 using namespace densenet::plan;
 
 namespace {
 
+constexpr double kInfinite = std::numeric_limits<double>::infinity();
+constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+constexpr int64_t kNothingNeeded = -(int64_t(1) << 62);
+
+/// A partial plan: the bytes it keeps (forward) or needs above the prefix
+/// (backward, see reverseProgram), its objective, and how it was reached.
+struct State {
+  int64_t kept;
+  double cost;
+  uint32_t link;
+};
+
+/// A frontier with a size. Its storage only grows, geometrically, and
+/// neither keeps its contents when it does nor zero-fills: a frontier is
+/// written in full before it is read, and deep models' frontiers are tens
+/// of megabytes, where copying and clearing cost as much as the search.
+struct Frontier {
+  std::unique_ptr<State[]> states;
+  size_t capacity = 0, size = 0;
+  void reserve(size_t n) {
+    if (capacity >= n)
+      return;
+    capacity = std::max(n, capacity * 2);
+    states.reset(new State[capacity]);
+  }
+  const State &operator[](size_t i) const { return states[i]; }
+};
+
+/// How the 32-bit links of a walk encode (parent index, option).
+struct LinkCode {
+  unsigned optionBits = 0;
+  explicit LinkCode(const std::vector<Segment> &segments) {
+    size_t mostOptions = 1;
+    for (const Segment &segment : segments) {
+      assert(!segment.options.empty() && "a segment needs an option");
+      mostOptions = std::max(mostOptions, segment.options.size());
+    }
+    while ((size_t(1) << optionBits) < mostOptions)
+      ++optionBits;
+  }
+  size_t mostParents() const { return size_t(1) << (32 - optionBits); }
+  uint32_t encode(size_t parent, size_t option) const {
+    return static_cast<uint32_t>(parent << optionBits | option);
+  }
+  int option(uint32_t link) const {
+    return static_cast<int>(link & ((uint32_t(1) << optionBits) - 1));
+  }
+  size_t parent(uint32_t link) const { return link >> optionBits; }
+};
+
+/// One step of a walk: the Pareto frontier of the children of `parents`
+/// (sorted by kept, cost strictly falling) under every option, into `next`.
+/// A state that keeps more bytes and costs no less than another can never
+/// do better, so only the frontier survives.
+///
+/// The children of one option are the parents, each moved by the option, in
+/// the same order (`child(o, parent)`, monotone in the parent's kept), so
+/// the options' children are merged straight from the parents: one cursor
+/// per option over `[first(o), last(o))`. A child is skipped unseen when it
+/// costs no less than the last state kept (which keeps fewer bytes), or when
+/// `wanted(kept, cost)` says no (the bounds), in that order, since the
+/// first test is the cheaper.
+template <typename Child, typename Range, typename Wanted>
+void stepFrontier(const Frontier &parents, size_t optionCount,
+                  const LinkCode &code, Child child, Range range,
+                  Wanted wanted, Frontier &next) {
+  struct Cursor {
+    size_t at, last;
+    int64_t kept; // kEnd: no more children
+    double cost;
+  };
+  std::vector<Cursor> cursors(optionCount);
+  double best = kInfinite;
+  // Moves a cursor to its next child worth merging.
+  auto seek = [&](size_t o, Cursor &cursor) {
+    for (; cursor.at < cursor.last; ++cursor.at) {
+      State made = child(o, parents[cursor.at]);
+      if (made.cost >= best || !wanted(made.kept, made.cost))
+        continue;
+      cursor.kept = made.kept;
+      cursor.cost = made.cost;
+      return;
+    }
+    cursor.kept = kEnd;
+  };
+  for (size_t o = 0; o < optionCount; ++o) {
+    auto [first, last] = range(o);
+    cursors[o].at = first;
+    cursors[o].last = last;
+    seek(o, cursors[o]);
+  }
+  next.reserve(parents.size * optionCount);
+  State *out = next.states.get();
+  size_t n = 0;
+  while (true) {
+    // The least (kept, cost); the first option among equals.
+    size_t pick = 0;
+    for (size_t o = 1; o < optionCount; ++o) {
+      const Cursor &a = cursors[o], &b = cursors[pick];
+      if (a.kept < b.kept || (a.kept == b.kept && a.cost < b.cost))
+        pick = o;
+    }
+    Cursor &cursor = cursors[pick];
+    if (cursor.kept == kEnd)
+      break;
+    if (cursor.cost < best) {
+      best = cursor.cost;
+      out[n++] = State{cursor.kept, cursor.cost, code.encode(cursor.at, pick)};
+    }
+    ++cursor.at;
+    seek(pick, cursor);
+  }
+  next.size = n;
+}
+
+/// The frontier after a walk, and the links to read its choices back.
+struct Walk {
+  Frontier last;
+  /// Per segment walked, the links of its frontier (not zero-filled).
+  std::vector<std::unique_ptr<uint32_t[]>> trail;
+};
+
+/// Keeps the links of the walk's frontier, to read choices back later.
+void keepTrail(Walk &walk) {
+  uint32_t *links =
+      walk.trail.emplace_back(new uint32_t[walk.last.size]).get();
+  for (size_t s = 0; s < walk.last.size; ++s)
+    links[s] = walk.last.states[s].link;
+}
+
 /// The exact dynamic program over the Pareto frontier of (bytes kept,
-/// objective), for both solvers. A partial choice that keeps more bytes and
-/// has no smaller objective than another can never do better, so only the
-/// frontier survives: sorted by kept bytes, objective strictly falling.
+/// objective) for segments [0, end), for both solvers.
 ///
-/// Deep models keep up to a million states per segment, so frontiers are
-/// columns (no per-state record), the children of each option are made in
-/// one tight pass (a sorted frontier plus a constant stays sorted) and
-/// merged, and the walk back keeps 4 bytes per state (parent index above
-/// the option's bits).
+/// Deep models keep up to a million states per segment, so a step merges
+/// the options' children straight from the parents (stepFrontier), and the
+/// walk back keeps 4 bytes per state (parent index above the option's
+/// bits).
 ///
-/// `childCost(parentCost, option, childPeak)` is the objective: summed
-/// seconds, or the peak so far. A child whose objective plus the bound
+/// `childCost(parent, option)` is the objective: summed seconds, or the
+/// peak so far. A child whose objective plus the bound
 /// `suffix[p + 1][kept / unit]` on the rest reaches `cutoff` is never made
 /// (`suffix` empty: no bounds). Gives up (nullopt) past `maxStates` states
-/// in all, and then sets `*abandonedBound` (if given) to the least
-/// objective plus bound over the states it held: every plan that beats the
-/// cutoff passes through one of them (or one that dominates it), so no plan
-/// costs less than that or the cutoff. An infeasible solution means nothing
-/// beats the cutoff. Among equal objectives the smaller peak wins.
+/// in all (counting `*total`, which it advances), and then sets
+/// `*abandonedBound` (if given) to the least objective plus bound over the
+/// states it held: every plan that beats the cutoff passes through one of
+/// them (or one that dominates it), so no plan costs less than that or the
+/// cutoff. An empty frontier means nothing beats the cutoff.
 template <typename ChildCost>
-std::optional<Solution>
-frontierProgram(const std::vector<Segment> &segments, int64_t limit,
-                ChildCost childCost, int64_t unit,
-                const std::vector<std::vector<float>> &suffix, double cutoff,
-                size_t maxStates, double *abandonedBound = nullptr) {
-  constexpr double kInfinite = std::numeric_limits<double>::infinity();
-  constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
-  // Columns with a size; the vectors only grow (resizing zero-fills).
-  struct Frontier {
-    std::vector<int64_t> kept, peak;
-    std::vector<double> cost;
-    std::vector<uint32_t> link;
-    size_t size = 0;
-    void reserve(size_t n) {
-      if (kept.size() >= n)
-        return;
-      kept.resize(n);
-      peak.resize(n);
-      cost.resize(n);
-      link.resize(n);
-    }
-  };
-  size_t count = segments.size();
-  size_t mostOptions = 1;
-  for (const Segment &segment : segments) {
-    assert(!segment.options.empty() && "a segment needs an option");
-    mostOptions = std::max(mostOptions, segment.options.size());
-  }
-  // A link is parent << optionBits | option, in 32 bits.
-  unsigned optionBits = 0;
-  while ((size_t(1) << optionBits) < mostOptions)
-    ++optionBits;
-  size_t mostParents = size_t(1) << (32 - optionBits);
-  uint32_t optionMask = (uint32_t(1) << optionBits) - 1;
+std::optional<Walk>
+forwardProgram(const std::vector<Segment> &segments, size_t end,
+               int64_t limit, ChildCost childCost, int64_t unit,
+               const std::vector<std::vector<float>> &suffix,
+               double boundScale, double cutoff, size_t maxStates,
+               size_t *total, double *abandonedBound = nullptr) {
+  LinkCode code(segments);
   size_t states = suffix.empty() ? 0 : suffix[0].size();
   // kept / unit, rounded down or one less at a boundary: the bound grows
   // with the bytes kept, so a smaller index only weakens it, and a
@@ -84,122 +187,156 @@ frontierProgram(const std::vector<Segment> &segments, int64_t limit,
     if (!bound)
       return 0.0;
     size_t r = static_cast<size_t>(static_cast<double>(kept) * perUnit);
-    return r < states ? bound[r] : kInfinite;
+    return r < states ? bound[r] * boundScale : kInfinite;
   };
-  std::vector<std::vector<uint32_t>> trail;
-  trail.reserve(count);
-  size_t total = 0;
-  Frontier current, next;
+  Walk walk;
+  walk.trail.reserve(end);
+  Frontier &current = walk.last, next;
   current.reserve(1);
-  current.kept[0] = current.peak[0] = 0;
-  current.cost[0] = 0;
+  current.states[0] = State{0, 0, 0};
   current.size = 1;
-  std::vector<Frontier> runs(mostOptions);
-  std::vector<size_t> head(mostOptions);
-  for (size_t p = 0; p < count; ++p) {
+  for (size_t p = 0; p < end; ++p) {
     const std::vector<SegmentOption> &options = segments[p].options;
-    size_t optionCount = options.size();
-    const float *bound =
-        p + 1 == count || suffix.empty() ? nullptr : suffix[p + 1].data();
-    const int64_t *inKept = current.kept.data(), *inPeak = current.peak.data();
-    const double *inCost = current.cost.data();
-    for (size_t o = 0; o < optionCount; ++o) {
-      const SegmentOption &option = options[o];
-      Frontier &run = runs[o];
-      run.reserve(current.size + 1);
-      int64_t *outKept = run.kept.data(), *outPeak = run.peak.data();
-      double *outCost = run.cost.data();
-      uint32_t *outLink = run.link.data();
-      size_t n = 0;
-      for (size_t s = 0; s < current.size; ++s) {
-        int64_t peakHere = inKept[s] + option.peak;
-        if (peakHere > limit)
-          break; // the frontier is sorted by kept bytes
-        int64_t childKept = inKept[s] + option.kept;
-        int64_t childPeak = std::max(inPeak[s], peakHere);
-        double cost = childCost(inCost[s], option, childPeak);
-        if (cost + restAfter(bound, childKept) >= cutoff)
-          continue;
-        outKept[n] = childKept;
-        outCost[n] = cost;
-        outPeak[n] = childPeak;
-        outLink[n] = static_cast<uint32_t>(s << optionBits | o);
-        ++n;
-      }
-      outKept[n] = kEnd; // a sentinel: the merge needs no bounds checks
-      run.size = n;
-    }
-    // Merge the runs in (kept, objective, peak, option) order; a state
-    // survives if it beats every state before it.
-    size_t most = 0;
-    for (size_t o = 0; o < optionCount; ++o)
-      most += runs[o].size;
-    next.reserve(most);
-    size_t survivors = 0;
-    std::fill(head.begin(), head.end(), 0);
-    double best = kInfinite;
-    while (true) {
-      size_t pick = 0;
-      for (size_t o = 1; o < optionCount; ++o) {
-        const Frontier &a = runs[o], &b = runs[pick];
-        size_t i = head[o], j = head[pick];
-        if (a.kept[i] < b.kept[j] ||
-            (a.kept[i] == b.kept[j] && a.kept[i] != kEnd &&
-             (a.cost[i] < b.cost[j] ||
-              (a.cost[i] == b.cost[j] && a.peak[i] < b.peak[j]))))
-          pick = o;
-      }
-      const Frontier &run = runs[pick];
-      size_t i = head[pick]++;
-      if (run.kept[i] == kEnd)
-        break;
-      if (run.cost[i] < best) {
-        best = run.cost[i];
-        next.kept[survivors] = run.kept[i];
-        next.cost[survivors] = run.cost[i];
-        next.peak[survivors] = run.peak[i];
-        next.link[survivors] = run.link[i];
-        ++survivors;
-      }
-    }
-    next.size = survivors;
+    const float *bound = suffix.empty() ? nullptr : suffix[p + 1].data();
+    stepFrontier(
+        current, options.size(), code,
+        [&](size_t o, const State &parent) {
+          const SegmentOption &option = options[o];
+          return State{parent.kept + option.kept, childCost(parent, option),
+                       0};
+        },
+        [&](size_t o) {
+          // Parents are sorted by kept bytes: those that fit come first.
+          int64_t room = limit - options[o].peak;
+          const State *begin = current.states.get();
+          const State *fit = std::partition_point(
+              begin, begin + current.size,
+              [&](const State &state) { return state.kept <= room; });
+          return std::pair<size_t, size_t>(0, fit - begin);
+        },
+        [&](int64_t kept, double cost) {
+          return cost + restAfter(bound, kept) < cutoff;
+        },
+        next);
     std::swap(current, next);
-    total += current.size;
+    *total += current.size;
     if (current.size == 0)
-      return Solution{}; // nothing beats the cutoff
-    if (total > maxStates || current.size > mostParents) {
+      return walk; // nothing beats the cutoff
+    if (*total > maxStates || current.size > code.mostParents()) {
       if (abandonedBound) {
         double least = kInfinite;
         for (size_t s = 0; s < current.size; ++s)
-          least = std::min(least,
-                           current.cost[s] + restAfter(bound, current.kept[s]));
+          least = std::min(least, current[s].cost +
+                                      restAfter(bound, current[s].kept));
         *abandonedBound = least;
       }
       return std::nullopt;
     }
-    trail.emplace_back(current.link.begin(),
-                       current.link.begin() + current.size);
+    keepTrail(walk);
   }
-  // The best final state (ties: the smaller peak), then its choices.
-  size_t chosen = 0;
-  for (size_t s = 1; s < current.size; ++s)
-    if (current.cost[s] < current.cost[chosen] ||
-        (current.cost[s] == current.cost[chosen] &&
-         current.peak[s] < current.peak[chosen]))
-      chosen = s;
-  Solution solution;
-  solution.feasible = true;
-  solution.peak = current.peak[chosen];
-  solution.choice.assign(count, 0);
-  size_t index = chosen;
-  for (size_t p = count; p-- > 0;) {
-    uint32_t link = trail[p][index];
-    solution.choice[p] = static_cast<int>(link & optionMask);
-    index = link >> optionBits;
+  return walk;
+}
+
+/// The choices of segments [0, trail.size()) that lead to state `index`.
+void readForward(const Walk &walk, const LinkCode &code, size_t index,
+                 std::vector<int> &choice) {
+  for (size_t p = walk.trail.size(); p-- > 0;) {
+    uint32_t link = walk.trail[p][index];
+    choice[p] = code.option(link);
+    index = code.parent(link);
   }
-  for (size_t p = 0; p < count; ++p)
-    solution.seconds += segments[p].options[solution.choice[p]].seconds;
-  return solution;
+}
+
+/// The same program backwards, from the last segment down to `*begin`, for
+/// the summed seconds. A plan of segments [b, n) needs `need` bytes above
+/// whatever the segments before b keep:
+///
+///     need_b = max(peak_b(d_b), kept_b(d_b) + need_{b+1})
+///
+/// (nothing after the last segment: its peak alone), and the whole plan fits
+/// when kept before b plus need_b is within the limit. A state whose cost
+/// plus the bound `prefix[b][(limit - need) / unit]` on the segments before
+/// reaches `cutoff` is dropped. The frontier of (need, seconds) stays small
+/// where a segment's own peak covers what the rest needs, since every such
+/// rest collapses to one state: in a DenseNet's last block hundreds of
+/// times smaller than the forward frontier there, in the middle blocks far
+/// larger. So the walk stops before its frontier would pass `mostStates`
+/// (or the states in all `maxTotal`, counting `*total`), and `*begin` says
+/// where; the forward program meets it there (see solveMinTime).
+/// `trail[b - *begin]` links each state to the next segment's frontier.
+Walk reverseProgram(const std::vector<Segment> &segments, int64_t limit,
+                    int64_t unit, const std::vector<std::vector<float>> &prefix,
+                    double boundScale, double cutoff, size_t mostStates,
+                    size_t maxTotal, size_t *total, size_t *begin) {
+  LinkCode code(segments);
+  Walk walk;
+  Frontier &current = walk.last, next;
+  current.reserve(1);
+  // After the last segment nothing is needed: what it keeps is freed by
+  // its own backward, so it counts in no later segment's peak.
+  current.states[0] = State{kNothingNeeded, 0, 0};
+  current.size = 1;
+  size_t b = segments.size();
+  for (; b > 0; --b) {
+    const std::vector<SegmentOption> &options = segments[b - 1].options;
+    const std::vector<float> &before = prefix[b - 1];
+    stepFrontier(
+        current, options.size(), code,
+        [&](size_t o, const State &parent) {
+          const SegmentOption &option = options[o];
+          return State{std::max(option.peak, option.kept + parent.kept),
+                       parent.cost + option.seconds, 0};
+        },
+        [&](size_t o) {
+          const SegmentOption &option = options[o];
+          const State *first = current.states.get();
+          const State *end = first + current.size;
+          if (option.peak > limit)
+            return std::pair<size_t, size_t>(0, 0);
+          // The parents whose need the option's peak covers all become one
+          // child, of which the last (the cheapest) is the only one worth
+          // merging; past the limit none fits.
+          const State *covered = std::partition_point(
+              first, end, [&](const State &state) {
+                return option.kept + state.kept <= option.peak;
+              });
+          const State *fit = std::partition_point(
+              covered, end, [&](const State &state) {
+                return option.kept + state.kept <= limit;
+              });
+          size_t from = covered == first ? 0 : covered - first - 1;
+          return std::pair<size_t, size_t>(from, fit - first);
+        },
+        [&](int64_t need, double cost) {
+          size_t r = std::min<size_t>(
+              static_cast<size_t>((limit - need) / unit), before.size() - 1);
+          return cost + before[r] * boundScale < cutoff;
+        },
+        next);
+    if (next.size > mostStates || next.size > code.mostParents() ||
+        *total + next.size > maxTotal)
+      break; // the forward program takes it from here
+    *total += next.size;
+    std::swap(current, next);
+    keepTrail(walk);
+    if (current.size == 0) {
+      --b;
+      break; // nothing fits
+    }
+  }
+  *begin = b;
+  std::reverse(walk.trail.begin(), walk.trail.end());
+  return walk;
+}
+
+/// The choices of segments [begin, n) from the reverse walk's state `index`.
+void readReverse(const Walk &walk, const LinkCode &code, size_t begin,
+                 size_t index, std::vector<int> &choice) {
+  for (size_t i = 0; i < walk.trail.size(); ++i) {
+    uint32_t link = walk.trail[i][index];
+    choice[begin + i] = code.option(link);
+    index = code.parent(link);
+  }
 }
 
 } // namespace
@@ -327,47 +464,105 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
 
 } // namespace
 
-/// Lower bounds on the recompute time still to come: suffix[p][r] is at most
-/// the least time of segments p.. for any prefix that keeps at least r
-/// units. Kept sizes are rounded down, which only loosens every check.
+/// An option as the bound tables see it, in `unit`-byte units rounded
+/// down (which only loosens every check): a prefix of r units moves to
+/// r + shift, and the option fits after it for r < stop (none when the
+/// option's peak alone passes the limit; past a table of `states` entries,
+/// more than the limit or than every segment keeping its most, a prefix is
+/// unreachable); its time is rounded down to a float.
+struct RoundedOption {
+  size_t shift, stop;
+  float seconds;
+};
+static RoundedOption roundDown(const SegmentOption &option, int64_t limit,
+                               int64_t unit, size_t states) {
+  if (option.peak > limit)
+    return {0, 0, 0.0f};
+  size_t fits = std::min<size_t>(
+      states, static_cast<size_t>((limit - option.peak) / unit) + 1);
+  size_t shift = static_cast<size_t>(option.kept / unit);
+  return {shift, shift < states ? std::min(fits, states - shift) : 0,
+          std::nextafter(static_cast<float>(option.seconds), 0.0f)};
+}
+
+/// Lower bounds on the recompute time of the segments before b: prefix[b][r]
+/// is at most the least time of segments [0, b) for any choice of them that
+/// keeps at most r units and fits. Kept sizes are rounded down, which only
+/// loosens every check.
 static std::vector<std::vector<float>>
-suffixBounds(const std::vector<Segment> &segments, int64_t limit,
+prefixBounds(const std::vector<Segment> &segments, int64_t limit,
              int64_t unit, size_t states) {
-  constexpr float kInfinite = std::numeric_limits<float>::infinity();
+  constexpr float kInfiniteF = std::numeric_limits<float>::infinity();
   size_t count = segments.size();
-  std::vector<std::vector<float>> suffix(count + 1,
-                                         std::vector<float>(states, 0.0f));
-  for (size_t p = count; p-- > 0;) {
-    std::vector<float> &here = suffix[p];
-    std::fill(here.begin(), here.end(), kInfinite);
+  std::vector<std::vector<float>> prefix(count + 1);
+  // exact[r]: the least time that keeps exactly r units.
+  std::vector<float> exact(states, kInfiniteF), next(states);
+  exact[0] = 0;
+  auto store = [&](size_t b) {
+    std::vector<float> &row = prefix[b];
+    row.resize(states);
+    float least = kInfiniteF;
+    for (size_t r = 0; r < states; ++r)
+      row[r] = least = std::min(least, exact[r]);
+  };
+  store(0);
+  for (size_t p = 0; p < count; ++p) {
+    std::fill(next.begin(), next.end(), kInfiniteF);
     for (const SegmentOption &option : segments[p].options) {
-      if (option.peak > limit)
-        continue;
-      size_t fits = std::min<size_t>(
-          states, static_cast<size_t>((limit - option.peak) / unit) + 1);
-      size_t shift = static_cast<size_t>(option.kept / unit);
-      // Round down so the bound stays below the true sum.
-      float seconds = std::nextafter(static_cast<float>(option.seconds), 0.0f);
-      if (p + 1 == count) {
-        for (size_t r = 0; r < fits; ++r)
-          here[r] = std::min(here[r], seconds);
-        continue;
-      }
-      // Past the table, the rest is unreachable (infinite) and changes
-      // nothing.
-      const std::vector<float> &rest = suffix[p + 1];
-      size_t end = shift < states ? std::min(fits, states - shift) : 0;
-      for (size_t r = 0; r < end; ++r)
-        here[r] = std::min(here[r], seconds + rest[r + shift]);
+      auto [shift, stop, seconds] = roundDown(option, limit, unit, states);
+      for (size_t r = 0; r < stop; ++r)
+        next[r + shift] = std::min(next[r + shift], exact[r] + seconds);
+    }
+    exact.swap(next);
+    store(p + 1);
+  }
+  return prefix;
+}
+
+/// Lower bounds on the recompute time of segments [p, end) and beyond:
+/// suffix[p][r] is at most the least time of segments p.. for any prefix
+/// that keeps at least r units. Kept sizes are rounded down, which only
+/// loosens every check. Past `end`, the exact frontier `rest` of the
+/// backward walk (need rising, seconds falling) says what the rest costs.
+static std::vector<std::vector<float>>
+suffixBounds(const std::vector<Segment> &segments, size_t end,
+             const Frontier &rest, int64_t limit, int64_t unit,
+             size_t states) {
+  constexpr float kInfiniteF = std::numeric_limits<float>::infinity();
+  std::vector<std::vector<float>> suffix(end + 1,
+                                         std::vector<float>(states));
+  // A prefix of r units or more leaves at most limit - r * unit bytes; the
+  // cheapest rest that needs no more is the last such state.
+  std::vector<float> &last = suffix[end];
+  size_t i = rest.size;
+  for (size_t r = 0; r < states; ++r) {
+    int64_t room = limit - static_cast<int64_t>(r) * unit;
+    while (i > 0 && rest[i - 1].kept > room)
+      --i;
+    last[r] = i == 0 ? kInfiniteF
+                     : std::nextafter(static_cast<float>(rest[i - 1].cost),
+                                      0.0f);
+  }
+  for (size_t p = end; p-- > 0;) {
+    std::vector<float> &here = suffix[p];
+    std::fill(here.begin(), here.end(), kInfiniteF);
+    const std::vector<float> &after = suffix[p + 1];
+    for (const SegmentOption &option : segments[p].options) {
+      auto [shift, stop, seconds] = roundDown(option, limit, unit, states);
+      for (size_t r = 0; r < stop; ++r)
+        here[r] = std::min(here[r], seconds + after[r + shift]);
     }
   }
   return suffix;
 }
 
 Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
-                                      int64_t limit, size_t maxStates) {
+                                      int64_t limit, size_t maxStates,
+                                      size_t reverseStates) {
   if (limit < 0)
     return Solution{};
+  // No step holds 2^61 bytes; the cap keeps sums of needs from overflowing.
+  limit = std::min(limit, int64_t(1) << 61);
   if (segments.empty()) {
     Solution nothing;
     nothing.feasible = true;
@@ -398,58 +593,109 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
       incumbent.seconds += segments[p].options[incumbent.choice[p]].seconds;
   }
   incumbent.peak = predictPeak(segments, incumbent.choice);
-
-  // 2. Branch and bound over the exact Pareto frontier of (bytes kept,
-  //    time): a partial plan whose time plus the bound on what remains
-  //    cannot beat the incumbent is dropped, which keeps the frontier small.
-  size_t states = static_cast<size_t>(std::min(limit, mostKept) / unit) + 1;
-  std::vector<std::vector<float>> suffix =
-      suffixBounds(segments, limit, unit, states);
-  double lowerBound = suffix[0][0];
   double cutoff = incumbent.seconds * (1 - 1e-12) - 1e-15;
+
+  // 2. The exact frontier of the last segments, walked backwards while it
+  //    stays small (reverseProgram).
+  size_t begin = 0, total = 0;
+  // Sums of n floats carry at most n roundings of 2^-24 each.
+  double boundScale = 1 - static_cast<double>(segments.size() + 1) * 0x1p-23;
+  size_t states = static_cast<size_t>(std::min(limit, mostKept) / unit) + 1;
+  Walk back = reverseProgram(segments, limit, unit,
+                             prefixBounds(segments, limit, unit, states),
+                             boundScale, cutoff, reverseStates,
+                             maxStates / 2, &total, &begin);
+
+  // 3. Branch and bound over the exact Pareto frontier of (bytes kept,
+  //    time) of the segments before: a partial plan whose time plus the
+  //    bound on what remains cannot beat the incumbent is dropped, which
+  //    keeps the frontier small. The bound is the exact backward frontier
+  //    past `begin`, and a table before it.
+  std::vector<std::vector<float>> suffix =
+      suffixBounds(segments, begin, back.last, limit, unit, states);
+  double lowerBound = suffix[0][0] * boundScale;
   double frontierBound = 0;
-  std::optional<Solution> better = frontierProgram(
-      segments, limit,
-      [](double parentCost, const SegmentOption &option, int64_t) {
-        return parentCost + option.seconds;
+  std::optional<Walk> front = forwardProgram(
+      segments, begin, limit,
+      [](const State &parent, const SegmentOption &option) {
+        return parent.cost + option.seconds;
       },
-      unit, suffix, cutoff, maxStates, &frontierBound);
-  bool abandoned = !better;
+      unit, suffix, boundScale, cutoff, maxStates, &total, &frontierBound);
 
   Solution best = incumbent;
-  if (abandoned) {
+  if (!front) {
     // Proven only to within a bound: the table's at the start, or the
     // tighter one over the frontier where the search stopped. (Going on
     // with a beam past that point tightens it by a few thousandths: the
     // partial plans it would drop are as near the optimum.)
     lowerBound = std::max(lowerBound, std::min(frontierBound, cutoff));
     best.lowerBoundSeconds = std::min(lowerBound, incumbent.seconds);
-  } else {
-    if (better->feasible && better->seconds < incumbent.seconds)
-      best = *better;
-    // Nothing survived the cutoff, or the survivor is the optimum.
-    best.lowerBoundSeconds = 0;
+    return best;
+  }
+  // 4. Where the walks meet, every forward state (kept rising, time
+  //    falling) pairs best with the backward states that fit beside it:
+  //    for each backward state the forward state keeping the most that
+  //    fits. Nothing under the cutoff: the incumbent is the optimum.
+  const Frontier &ahead = front->last, &behind = back.last;
+  LinkCode code(segments);
+  auto choiceOf = [&](size_t forward, size_t backward) {
+    std::vector<int> choice(segments.size(), 0);
+    readForward(*front, code, forward, choice);
+    readReverse(back, code, begin, backward, choice);
+    return choice;
+  };
+  double bestSeconds = cutoff;
+  bool improved = false;
+  size_t i = ahead.size;
+  for (size_t j = 0; j < behind.size; ++j) {
+    int64_t room = limit - behind[j].kept;
+    while (i > 0 && ahead[i - 1].kept > room)
+      --i;
+    if (i == 0)
+      break;
+    double seconds = ahead[i - 1].cost + behind[j].cost;
+    if (seconds > bestSeconds || (!improved && seconds == bestSeconds))
+      continue;
+    // Equal times (rare: equal sums of different options): the smaller peak.
+    std::vector<int> choice = choiceOf(i - 1, j);
+    if (seconds < bestSeconds ||
+        predictPeak(segments, choice) < predictPeak(segments, best.choice)) {
+      bestSeconds = seconds;
+      best.choice = std::move(choice);
+      improved = true;
+    }
   }
   best.peak = predictPeak(segments, best.choice);
   best.seconds = 0;
   for (size_t p = 0; p < segments.size(); ++p)
     best.seconds += segments[p].options[best.choice[p]].seconds;
-  if (!abandoned)
-    best.lowerBoundSeconds = best.seconds;
+  best.lowerBoundSeconds = best.seconds;
   return best;
 }
 
 Solution densenet::plan::solveMinPeak(const std::vector<Segment> &segments) {
   // Minimising the peak pushes every state towards keeping little, so the
   // frontier of (kept, peak) stays small: no bounds, no state budget.
-  std::optional<Solution> solution = frontierProgram(
-      segments, std::numeric_limits<int64_t>::max(),
-      [](double, const SegmentOption &, int64_t peak) {
-        return static_cast<double>(peak);
+  size_t total = 0;
+  std::optional<Walk> walk = forwardProgram(
+      segments, segments.size(), std::numeric_limits<int64_t>::max(),
+      [](const State &parent, const SegmentOption &option) {
+        return std::max(parent.cost,
+                        static_cast<double>(parent.kept + option.peak));
       },
-      /*unit=*/1, /*suffix=*/{}, std::numeric_limits<double>::infinity(),
-      std::numeric_limits<size_t>::max());
-  assert(solution && "a frontier past 2^30 states");
-  solution->lowerBoundSeconds = solution->seconds;
-  return *solution;
+      /*unit=*/1, /*suffix=*/{}, /*boundScale=*/1, kInfinite,
+      std::numeric_limits<size_t>::max(), &total);
+  assert(walk && walk->last.size > 0 && "a frontier past 2^30 states");
+  // The frontier's peaks fall as the bytes kept rise: the last state has
+  // the least.
+  size_t chosen = walk->last.size - 1;
+  Solution solution;
+  solution.feasible = true;
+  solution.choice.assign(segments.size(), 0);
+  readForward(*walk, LinkCode(segments), chosen, solution.choice);
+  solution.peak = predictPeak(segments, solution.choice);
+  for (size_t p = 0; p < segments.size(); ++p)
+    solution.seconds += segments[p].options[solution.choice[p]].seconds;
+  solution.lowerBoundSeconds = solution.seconds;
+  return solution;
 }

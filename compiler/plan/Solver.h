@@ -15,15 +15,23 @@
 // when every such sum does.
 //
 // solveMinTime minimises the summed recompute time subject to that, exactly,
-// by branch and bound: a dynamic program over bytes kept in coarse units,
-// with sizes rounded up, gives a plan that certainly fits (the incumbent);
-// the same program backwards with sizes rounded down gives, for every
-// segment and bytes kept so far, a lower bound on the time still to come.
-// The exact dynamic program over the Pareto frontier of (bytes kept, time)
-// then drops every partial plan that cannot beat the incumbent, which keeps
-// the frontier small. If it still outgrows its budget of states (see
-// kDefaultSearchStates), the incumbent stands with
-// its proven lower bound.
+// by branch and bound over the exact Pareto frontiers of partial plans,
+// walked from both ends:
+//  - a dynamic program over bytes kept in coarse units, with sizes rounded
+//    up, gives a plan that certainly fits (the incumbent), and with sizes
+//    rounded down, lower bounds on the time of any prefix or suffix;
+//  - from the last segment backwards, the frontier of (bytes a suffix needs
+//    above the prefix, time) collapses wherever a segment's own peak covers
+//    what follows: in a DenseNet's last block it stays hundreds of times
+//    smaller than the forward frontier there. The walk goes on while it
+//    stays small;
+//  - from the first segment forwards, the frontier of (bytes kept, time),
+//    dropping every partial plan whose time plus the bound on the rest
+//    cannot beat the incumbent, where the rest's bound is exact past the
+//    meeting point (the backward frontier);
+//  - the two frontiers meet in one merge.
+// If the search outgrows its budget of states (see kDefaultSearchStates),
+// the incumbent stands with its proven lower bound.
 //
 //===----------------------------------------------------------------------===//
 
@@ -69,19 +77,29 @@ int64_t predictPeak(const std::vector<Segment> &segments,
 /// all, before it settles for its incumbent and the proven bound. Deep
 /// models at budgets between the extremes have hundreds of thousands of
 /// near-equal partial plans per segment that no bound separates, so a proof
-/// there costs tens of millions of states. The default keeps one solve of
-/// densenet264 under ~0.15 s here; kProofSearchStates proved every preset's
-/// plans at 41 budgets each (densenet264: up to 1.2 s and 330 MB per solve,
-/// densenet-bc-250: up to 3 s and 1 GB). docs/memory-model.md has the
-/// measurements.
-constexpr size_t kDefaultSearchStates = 2'000'000;
+/// there costs millions of states: with the walk from both ends, up to 11
+/// million for densenet264 and 14 million for densenet-bc-250 at batch 64
+/// (0.3 and 0.4 s per solve here), so the default proves every preset's
+/// plans. Deeper models (DenseNet-BC-400 and beyond) need more:
+/// kProofSearchStates (densenetc --prove-optimal) proves some, at up to
+/// ~2 s and ~700 MB. docs/memory-model.md has the measurements.
+constexpr size_t kDefaultSearchStates = size_t(1) << 24;
 constexpr size_t kProofSearchStates = size_t(1) << 26;
+
+/// The most states per segment the backward walk of solveMinTime keeps
+/// before the forward walk takes over. A DenseNet's last block stays under
+/// it (densenet-bc-250: 14,000); 2^12 stopped inside it and tripled the
+/// solve's time, 2^16 and 2^18 were no faster.
+constexpr size_t kReverseStates = size_t(1) << 14;
 
 /// The choice with the least recompute time whose peak is at most `limit`
 /// (ties: the smaller peak); infeasible when none fits. Proven optimal
 /// (lowerBoundSeconds == seconds) unless the search outgrew `maxStates`.
+/// `reverseStates` moves the walks' meeting point (tests use small values,
+/// 0 for a forward walk only).
 Solution solveMinTime(const std::vector<Segment> &segments, int64_t limit,
-                      size_t maxStates = kDefaultSearchStates);
+                      size_t maxStates = kDefaultSearchStates,
+                      size_t reverseStates = kReverseStates);
 
 /// The choice with the smallest peak (ties: the least time), by dynamic
 /// programming over the Pareto frontier of (bytes kept, peak so far).

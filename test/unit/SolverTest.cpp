@@ -80,24 +80,29 @@ TEST(Solver, MinTimeMatchesEnumeration) {
         if (predictPeak(segments, choice) <= limit)
           best = std::min(best, secondsOf(segments, choice));
       });
-      Solution solution = solveMinTime(segments, limit);
-      SCOPED_TRACE("instance " + std::to_string(instance) + " limit " +
-                   std::to_string(limit));
-      ASSERT_EQ(solution.feasible, best != std::numeric_limits<double>::infinity());
-      if (!solution.feasible)
-        continue;
-      // The plan fits, its time is what it says, and the bound is valid.
-      EXPECT_LE(predictPeak(segments, solution.choice), limit);
-      EXPECT_EQ(solution.peak, predictPeak(segments, solution.choice));
-      EXPECT_DOUBLE_EQ(solution.seconds, secondsOf(segments, solution.choice));
-      EXPECT_LE(solution.lowerBoundSeconds, best + 1e-12);
-      EXPECT_GE(solution.seconds, best - 1e-12);
-      // A proven solution is the optimum.
-      if (solution.lowerBoundSeconds >= solution.seconds - 1e-12) {
-        EXPECT_NEAR(solution.seconds, best, 1e-12);
-      }
-      // With exact units (small scale) every solution is proven.
-      if (scale == 1000) {
+      // The walks meet anywhere: after the forward walk alone (0), after a
+      // backward walk of a few states per segment, or of all of them.
+      for (size_t reverseStates : {size_t(0), size_t(1), size_t(3),
+                                   kReverseStates}) {
+        Solution solution =
+            solveMinTime(segments, limit, kDefaultSearchStates, reverseStates);
+        SCOPED_TRACE("instance " + std::to_string(instance) + " limit " +
+                     std::to_string(limit) + " reverse states " +
+                     std::to_string(reverseStates));
+        ASSERT_EQ(solution.feasible,
+                  best != std::numeric_limits<double>::infinity());
+        if (!solution.feasible)
+          continue;
+        // The plan fits, its time is what it says, and the bound is valid.
+        EXPECT_LE(predictPeak(segments, solution.choice), limit);
+        EXPECT_EQ(solution.peak, predictPeak(segments, solution.choice));
+        EXPECT_DOUBLE_EQ(solution.seconds,
+                         secondsOf(segments, solution.choice));
+        EXPECT_LE(solution.lowerBoundSeconds, best + 1e-12);
+        EXPECT_GE(solution.seconds, best - 1e-12);
+        // The search fits in its budget here: every solution is proven and
+        // the optimum.
+        EXPECT_EQ(solution.lowerBoundSeconds, solution.seconds);
         EXPECT_NEAR(solution.seconds, best, 1e-12);
       }
     }
@@ -151,6 +156,37 @@ TEST(Solver, SearchBudgetSettlesWithABoundOrProves) {
     }
   }
   EXPECT_GT(unproven, 0);
+}
+
+TEST(Solver, WalksAgreeWhereverTheyMeet) {
+  // Too many choices to enumerate, and many near-equal partial plans: the
+  // forward walk alone, and walks meeting at every few segments, prove the
+  // same optimum.
+  std::mt19937_64 random(5);
+  for (int instance = 0; instance < 4; ++instance) {
+    std::vector<Segment> segments = correlatedSegments(random, 30 + instance);
+    std::vector<int> keepAll(segments.size(), 0);
+    int64_t most = predictPeak(segments, keepAll);
+    int64_t least = solveMinPeak(segments).peak;
+    for (int step = 0; step <= 6; ++step) {
+      int64_t limit = least + (most - least) * step / 6;
+      SCOPED_TRACE("instance " + std::to_string(instance) + " limit " +
+                   std::to_string(limit));
+      Solution forward = solveMinTime(segments, limit, kProofSearchStates, 0);
+      ASSERT_TRUE(forward.feasible);
+      ASSERT_EQ(forward.lowerBoundSeconds, forward.seconds);
+      for (size_t reverseStates : {size_t(2), size_t(16), size_t(256),
+                                   size_t(4096), kReverseStates}) {
+        Solution met =
+            solveMinTime(segments, limit, kProofSearchStates, reverseStates);
+        ASSERT_TRUE(met.feasible) << "reverse states " << reverseStates;
+        EXPECT_LE(met.peak, limit);
+        EXPECT_EQ(met.lowerBoundSeconds, met.seconds);
+        EXPECT_NEAR(met.seconds, forward.seconds, 1e-15)
+            << "reverse states " << reverseStates;
+      }
+    }
+  }
 }
 
 TEST(Solver, SmallSearchBudgetMatchesEnumerationWhenProven) {

@@ -35,6 +35,9 @@ static cl::opt<densenet::EmitKind> emit(
                           "itself goes to -o when given)"),
                clEnumValN(densenet::EmitKind::Stats, "stats",
                           "JSON: parameters, FLOPs, naive activation bytes"),
+               clEnumValN(densenet::EmitKind::Segments, "segments",
+                          "JSON: the solver's input, every segment's options "
+                          "with the bytes they keep, their peak and time"),
                clEnumValN(densenet::EmitKind::Mlir, "mlir",
                           "the model in the dn dialect"),
                clEnumValN(densenet::EmitKind::ForwardMlir, "forward-mlir",
@@ -105,8 +108,9 @@ static cl::opt<bool> minBudget(
 static cl::opt<bool> proveOptimal(
     "prove-optimal",
     cl::desc("Search until the plan is proven optimal (up to 64M partial "
-             "plans per solve: densenet264 takes up to ~2 s and ~350 MB) "
-             "instead of settling, past 2M, for a plan within a proven bound"),
+             "plans per solve, ~700 MB) instead of settling, past 16M, for a "
+             "plan within a proven bound. Every preset's plans are proven "
+             "within 16M; deeper models may need this"),
     cl::cat(planCategory));
 
 static cl::OptionCategory sgdCategory(
