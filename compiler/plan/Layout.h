@@ -27,8 +27,9 @@ struct LayoutResult {
 /// Assigns each item an offset, a multiple of `alignment`, so that two items
 /// whose lifetimes overlap never share a byte. Persistent items go first,
 /// packed at the bottom; the rest are placed one by one at the lowest offset
-/// that fits, visited in three orders (by size, by size x lifetime, by
-/// lifetime), and the smallest arena is kept.
+/// that fits, visited in four orders (by size, by size x lifetime, by
+/// lifetime, and by lifetime with the items of the busiest steps first),
+/// and the smallest arena is kept.
 LayoutResult layoutBuffers(const std::vector<LayoutItem> &items,
                            int64_t alignment);
 

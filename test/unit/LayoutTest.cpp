@@ -52,6 +52,20 @@ TEST(Layout, NoLiveOverlapAlignedAndTight) {
   }
 }
 
+TEST(Layout, BusiestStepsFirstCloseTheHoleAtThePeak) {
+  // Steps 3 to 5 hold 17 bytes at the peak (step 5: 5 + 4 + 8). By size,
+  // by size x lifetime and by lifetime, greedy placement puts the 8 bytes
+  // living over steps 0-3 at 0, then the other 8 (steps 3-5) above it, and
+  // the 4- and 5-byte items leave a hole under them at step 5: arenas of 20
+  // and 21. Placing the items of the busiest steps first reaches 17.
+  std::vector<LayoutItem> items = {{5, 5, 5, false},
+                                   {4, 4, 5, false},
+                                   {8, 0, 3, false},
+                                   {8, 3, 5, false}};
+  LayoutResult layout = layoutBuffers(items, 1);
+  EXPECT_EQ(layout.arenaBytes, 17);
+}
+
 TEST(Layout, DisjointLifetimesShareBytes) {
   std::vector<LayoutItem> items = {{100, 0, 1, false}, {100, 2, 3, false},
                                    {100, 4, 5, false}};
