@@ -615,6 +615,17 @@ llvm::Expected<MemoryPlan> Planner::plan() {
         solverLimit.reset();
       }
     }
+    // Where the least-peak plan or a baseline stands, the solver at the
+    // whole budget bounds it: a plan that fits has at most budget - reserve
+    // bytes live, so none recomputes less than the optimum at that limit.
+    if (!lowerBound) {
+      Solution bound =
+          solveMinTime(segments, *budget - reserve, options.searchStates);
+      if (bound.feasible) {
+        lowerBound = std::min(bound.lowerBoundSeconds, secondsOf(choice));
+        solverLimit = *budget - reserve;
+      }
+    }
   }
 
   llvm::Expected<Realized> realized =
