@@ -55,7 +55,7 @@ OVERHEAD_MODELS = [  # (model, batch, target)
 ]
 OVERHEAD_STEPS = 8
 COMPILE_MODEL = ("densenet264", 64, "cuda")
-COMPILE_BUDGETS = 11
+COMPILE_BUDGETS = 21
 COMPILE_REPEATS = 3
 MAXBATCH_CONFIGS = [  # (model, target, budget bytes)
     ("tf-densenet121-cifar", "titan-x-12gb", 12_000_000_000),
