@@ -66,9 +66,10 @@ struct MemoryPlan {
   /// Equal to the plan's recompute time when it is proven optimal (always,
   /// unless the branch and bound gave up); not set for fixed policies.
   std::optional<double> recomputeLowerBoundSeconds;
-  /// The limit on live bytes the solver proved its plan for: the budget
-  /// less the reserve and what the layout's alignment and fragmentation
-  /// need.
+  /// The limit on live bytes the bound holds for: the budget less the
+  /// reserve and what the layout's alignment and fragmentation need, for
+  /// the solver's own plan; the whole budget less the reserve where the
+  /// least-peak plan or a baseline stands.
   std::optional<int64_t> solverLimitBytes;
 
   double fragmentation() const {

@@ -197,7 +197,11 @@ forwardProgram(const std::vector<Segment> &segments, size_t end,
   current.size = 1;
   for (size_t p = 0; p < end; ++p) {
     const std::vector<SegmentOption> &options = segments[p].options;
-    const float *bound = suffix.empty() ? nullptr : suffix[p + 1].data();
+    // After the last segment nothing is bounded: no one pays what it keeps
+    // (which may pass the table).
+    const float *bound = suffix.empty() || p + 1 == segments.size()
+                             ? nullptr
+                             : suffix[p + 1].data();
     stepFrontier(
         current, options.size(), code,
         [&](size_t o, const State &parent) {
@@ -466,22 +470,23 @@ Solution solveRounded(const std::vector<Segment> &segments, int64_t limit,
 
 /// An option as the bound tables see it, in `unit`-byte units rounded
 /// down (which only loosens every check): a prefix of r units moves to
-/// r + shift, and the option fits after it for r < stop (none when the
-/// option's peak alone passes the limit; past a table of `states` entries,
-/// more than the limit or than every segment keeping its most, a prefix is
-/// unreachable); its time is rounded down to a float.
+/// r + shift, and the option fits after it for r < fits (none when the
+/// option's peak alone passes the limit); in a table of `states` entries
+/// the moved prefix stays inside for r < stop (past it, more than the limit
+/// or than every segment keeping its most, a prefix is unreachable). Its
+/// time is rounded down to a float.
 struct RoundedOption {
-  size_t shift, stop;
+  size_t shift, fits, stop;
   float seconds;
 };
 static RoundedOption roundDown(const SegmentOption &option, int64_t limit,
                                int64_t unit, size_t states) {
   if (option.peak > limit)
-    return {0, 0, 0.0f};
+    return {0, 0, 0, 0.0f};
   size_t fits = std::min<size_t>(
       states, static_cast<size_t>((limit - option.peak) / unit) + 1);
   size_t shift = static_cast<size_t>(option.kept / unit);
-  return {shift, shift < states ? std::min(fits, states - shift) : 0,
+  return {shift, fits, shift < states ? std::min(fits, states - shift) : 0,
           std::nextafter(static_cast<float>(option.seconds), 0.0f)};
 }
 
@@ -509,7 +514,8 @@ prefixBounds(const std::vector<Segment> &segments, int64_t limit,
   for (size_t p = 0; p < count; ++p) {
     std::fill(next.begin(), next.end(), kInfiniteF);
     for (const SegmentOption &option : segments[p].options) {
-      auto [shift, stop, seconds] = roundDown(option, limit, unit, states);
+      auto [shift, fits, stop, seconds] =
+          roundDown(option, limit, unit, states);
       for (size_t r = 0; r < stop; ++r)
         next[r + shift] = std::min(next[r + shift], exact[r] + seconds);
     }
@@ -548,7 +554,14 @@ suffixBounds(const std::vector<Segment> &segments, size_t end,
     std::fill(here.begin(), here.end(), kInfiniteF);
     const std::vector<float> &after = suffix[p + 1];
     for (const SegmentOption &option : segments[p].options) {
-      auto [shift, stop, seconds] = roundDown(option, limit, unit, states);
+      auto [shift, fits, stop, seconds] =
+          roundDown(option, limit, unit, states);
+      if (p + 1 == segments.size()) {
+        // What the last segment keeps no one pays: only its peak must fit.
+        for (size_t r = 0; r < fits; ++r)
+          here[r] = std::min(here[r], seconds);
+        continue;
+      }
       for (size_t r = 0; r < stop; ++r)
         here[r] = std::min(here[r], seconds + after[r + shift]);
     }

@@ -93,7 +93,8 @@ constexpr size_t kProofSearchStates = size_t(1) << 26;
 constexpr size_t kReverseStates = size_t(1) << 14;
 
 /// The choice with the least recompute time whose peak is at most `limit`
-/// (ties: the smaller peak); infeasible when none fits. Proven optimal
+/// (among equal times, not necessarily the one with the smaller peak);
+/// infeasible when none fits. Proven optimal
 /// (lowerBoundSeconds == seconds) unless the search outgrew `maxStates`.
 /// `reverseStates` moves the walks' meeting point (tests use small values,
 /// 0 for a forward walk only).

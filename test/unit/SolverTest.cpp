@@ -189,6 +189,35 @@ TEST(Solver, WalksAgreeWhereverTheyMeet) {
   }
 }
 
+TEST(Solver, WhatTheLastSegmentKeepsNoOnePays) {
+  // The last segment keeps more than its peak and more than the bound
+  // tables hold; that must not bound it out, whichever way the walks meet.
+  // (A review found the forward walk alone proving 1 s here.)
+  const int64_t unit = int64_t(1) << 40;
+  const int64_t first = unit + unit / 2 + 12345;
+  std::vector<Segment> segments(2);
+  segments[0].options = {{"keep", first, first, 0.0, 0},
+                         {"recompute", 0, 10, 1.0, 0}};
+  segments[1].options = {{"keep", 4 * unit, 10, 0.0, 0},
+                         {"recompute", 0, 10, 5.0, 0}};
+  for (size_t reverseStates : {size_t(0), size_t(1), kReverseStates})
+    for (size_t maxStates : {size_t(1), size_t(3), kDefaultSearchStates}) {
+      Solution solution =
+          solveMinTime(segments, first + 10, maxStates, reverseStates);
+      SCOPED_TRACE("reverse states " + std::to_string(reverseStates) +
+                   " states " + std::to_string(maxStates));
+      ASSERT_TRUE(solution.feasible);
+      // The bound is valid; a proven plan, or any with room to search, is
+      // the optimum: keep both.
+      EXPECT_LE(solution.lowerBoundSeconds, 0.0);
+      if (solution.lowerBoundSeconds >= solution.seconds ||
+          maxStates == kDefaultSearchStates) {
+        EXPECT_EQ(solution.seconds, 0.0);
+        EXPECT_EQ(solution.choice, (std::vector<int>{0, 0}));
+      }
+    }
+}
+
 TEST(Solver, SmallSearchBudgetMatchesEnumerationWhenProven) {
   std::mt19937_64 random(11);
   for (int instance = 0; instance < 200; ++instance) {
