@@ -196,13 +196,13 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   std::vector<int64_t> live = liveBytes(items, alignment);
   int64_t bound = live.empty() ? 0 : *std::max_element(live.begin(), live.end());
   std::vector<int64_t> busiest(items.size(), 0);
-  for (size_t i = 0; i < items.size(); ++i)
+  for (size_t i = 0; i < items.size(); ++i) {
     assert(items[i].first >= 0 && items[i].first <= items[i].last &&
            "an item lives over a non-empty range of steps");
-  for (size_t i = 0; i < items.size(); ++i)
     if (!items[i].persistent)
       busiest[i] = *std::max_element(live.begin() + items[i].first,
                                      live.begin() + items[i].last + 1);
+  }
   // No single order wins on every schedule: by size is the classic; by size
   // times lifetime places the long-lived block buffers and kept tensors
   // first and usually leaves the fewest holes (densenet264: 2.7% -> 0.1%).

@@ -547,9 +547,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     int64_t smallestPeak = predictPeak(segments, smallestChoice);
     int64_t cap = *budget - reserve;
     choice = smallestChoice; // fits: min_budget_bytes was measured on it
-    double smallestSeconds = 0;
-    for (size_t s = 0; s < segments.size(); ++s)
-      smallestSeconds += segments[s].options[smallestChoice[s]].seconds;
+    double smallestSeconds = predictSeconds(segments, smallestChoice);
     // Recomputing nothing costs nothing: if that plan's arena fits, it is
     // the answer, whatever the grid says.
     std::vector<int> keepAll(segments.size(), 0);
@@ -596,15 +594,10 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     // The fixed baselines are plans too: where one fits and beats the grid's
     // (the grid is 0.1% coarse, fragmentation finer), it wins. Their arenas
     // do not depend on the budget, so this keeps the time monotone.
-    auto secondsOf = [&](const std::vector<int> &candidate) {
-      double seconds = 0;
-      for (size_t s = 0; s < segments.size(); ++s)
-        seconds += segments[s].options[candidate[s]].seconds;
-      return seconds;
-    };
     for (Policy baseline : {Policy::Sqrt, Policy::All}) {
       std::vector<int> candidate = policyChoice(baseline);
-      if (secondsOf(candidate) >= secondsOf(choice))
+      if (predictSeconds(segments, candidate) >=
+          predictSeconds(segments, choice))
         continue;
       llvm::Expected<Realized> trial = realizeOnClone(candidate, true);
       if (!trial)
@@ -622,7 +615,8 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       Solution bound =
           solveMinTime(segments, *budget - reserve, options.searchStates);
       if (bound.feasible) {
-        lowerBound = std::min(bound.lowerBoundSeconds, secondsOf(choice));
+        lowerBound = std::min(bound.lowerBoundSeconds,
+                              predictSeconds(segments, choice));
         solverLimit = *budget - reserve;
       }
     }

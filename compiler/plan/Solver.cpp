@@ -356,6 +356,14 @@ int64_t densenet::plan::predictPeak(const std::vector<Segment> &segments,
   return peak;
 }
 
+double densenet::plan::predictSeconds(const std::vector<Segment> &segments,
+                                      const std::vector<int> &choice) {
+  double seconds = 0;
+  for (size_t p = 0; p < segments.size(); ++p)
+    seconds += segments[p].options[choice[p]].seconds;
+  return seconds;
+}
+
 namespace {
 
 /// Least recompute time with kept bytes rounded up to `unit`-byte units and
@@ -601,9 +609,7 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
     incumbent = solveMinPeak(segments);
     if (incumbent.peak > limit)
       return Solution{};
-    incumbent.seconds = 0;
-    for (size_t p = 0; p < segments.size(); ++p)
-      incumbent.seconds += segments[p].options[incumbent.choice[p]].seconds;
+    incumbent.seconds = predictSeconds(segments, incumbent.choice);
   }
   incumbent.peak = predictPeak(segments, incumbent.choice);
   double cutoff = incumbent.seconds * (1 - 1e-12) - 1e-15;
@@ -679,9 +685,7 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
     }
   }
   best.peak = predictPeak(segments, best.choice);
-  best.seconds = 0;
-  for (size_t p = 0; p < segments.size(); ++p)
-    best.seconds += segments[p].options[best.choice[p]].seconds;
+  best.seconds = predictSeconds(segments, best.choice);
   best.lowerBoundSeconds = best.seconds;
   return best;
 }
@@ -707,8 +711,7 @@ Solution densenet::plan::solveMinPeak(const std::vector<Segment> &segments) {
   solution.choice.assign(segments.size(), 0);
   readForward(*walk, LinkCode(segments), chosen, solution.choice);
   solution.peak = predictPeak(segments, solution.choice);
-  for (size_t p = 0; p < segments.size(); ++p)
-    solution.seconds += segments[p].options[solution.choice[p]].seconds;
+  solution.seconds = predictSeconds(segments, solution.choice);
   solution.lowerBoundSeconds = solution.seconds;
   return solution;
 }

@@ -73,6 +73,10 @@ struct Solution {
 int64_t predictPeak(const std::vector<Segment> &segments,
                     const std::vector<int> &choice);
 
+/// The recompute time of a given choice: the sum of its options' seconds.
+double predictSeconds(const std::vector<Segment> &segments,
+                      const std::vector<int> &choice);
+
 /// How many partial plans the exact search of solveMinTime may keep, in
 /// all, before it settles for its incumbent and the proven bound. Deep
 /// models at budgets between the extremes have hundreds of thousands of
