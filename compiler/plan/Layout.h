@@ -29,7 +29,9 @@ struct LayoutResult {
 /// packed at the bottom; the rest are placed one by one at the lowest offset
 /// that fits, visited in four orders (by size, by size x lifetime, by
 /// lifetime, and by lifetime with the items of the busiest steps first),
-/// and the smallest arena is kept.
+/// and the smallest arena is kept. Where none reaches the most bytes live
+/// at a step, a few rounds of repair visit the items that ended above it
+/// first (docs/memory-model.md, "Layout").
 LayoutResult layoutBuffers(const std::vector<LayoutItem> &items,
                            int64_t alignment);
 
