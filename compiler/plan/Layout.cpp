@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <numeric>
 #include <optional>
 #include <thread>
 
@@ -196,14 +195,15 @@ static std::vector<int> promote(const std::vector<LayoutItem> &items,
   std::vector<char> promoted(order.size(), 0);
   for (int k : tops)
     promoted[k] = 1;
-  for (int k : containers ? tops : std::vector<int>()) {
-    const LayoutItem &top = items[order[k]];
-    for (int j = 0; j < k; ++j) {
-      const LayoutItem &item = items[order[j]];
-      if (item.first <= top.first && item.last >= top.last)
-        promoted[j] = 1;
+  if (containers)
+    for (int k : tops) {
+      const LayoutItem &top = items[order[k]];
+      for (int j = 0; j < k; ++j) {
+        const LayoutItem &item = items[order[j]];
+        if (item.first <= top.first && item.last >= top.last)
+          promoted[j] = 1;
+      }
     }
-  }
   std::vector<int> next;
   next.reserve(order.size());
   for (size_t k = 0; k < order.size(); ++k)
@@ -319,13 +319,19 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
     constexpr int kRepairRounds = 4;
     std::vector<int> order = visitOrder(items, Order::Busiest, busiest);
     LayoutResult withContainers, alone;
-    std::thread helper([&] {
+    auto repairAlone = [&] {
       alone = repair(items, alignment, order, current, bound, kRepairRounds,
                      /*containers=*/false);
-    });
+    };
+    std::optional<std::thread> helper;
+    if (std::thread::hardware_concurrency() > 1)
+      helper.emplace(repairAlone);
     withContainers = repair(items, alignment, order, current, bound,
                             kRepairRounds, /*containers=*/true);
-    helper.join();
+    if (helper)
+      helper->join();
+    else
+      repairAlone();
     for (LayoutResult *candidate : {&withContainers, &alone})
       if (candidate->arenaBytes < best->arenaBytes)
         best = std::move(*candidate);
