@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <iterator>
 #include <optional>
 #include <thread>
 
@@ -232,28 +233,21 @@ static LayoutResult repair(const std::vector<LayoutItem> &items,
   return best;
 }
 
-/// Lays the items out in each of `orders` with `fit`, side by side on the
-/// machine's threads (the passes are independent); results in that order.
-static std::vector<LayoutResult>
-greedyVariants(const std::vector<LayoutItem> &items, int64_t alignment,
-               llvm::ArrayRef<Order> orders, Fit fit,
-               const std::vector<int64_t> &busiest) {
-  std::vector<LayoutResult> results(orders.size());
-  size_t threads = std::min<size_t>(
-      orders.size(), std::max(1u, std::thread::hardware_concurrency()));
+/// Runs `task(0)` .. `task(count - 1)` side by side on the machine's
+/// threads; the tasks are independent.
+template <typename Task> static void sideBySide(size_t count, Task task) {
+  size_t threads =
+      std::min<size_t>(count, std::max(1u, std::thread::hardware_concurrency()));
   std::vector<std::thread> helpers;
   for (size_t t = 1; t < threads; ++t)
     helpers.emplace_back([&, t] {
-      for (size_t i = t; i < orders.size(); i += threads)
-        results[i] = place(items, alignment,
-                           visitOrder(items, orders[i], busiest), fit);
+      for (size_t i = t; i < count; i += threads)
+        task(i);
     });
-  for (size_t i = 0; i < orders.size(); i += threads)
-    results[i] =
-        place(items, alignment, visitOrder(items, orders[i], busiest), fit);
+  for (size_t i = 0; i < count; i += threads)
+    task(i);
   for (std::thread &helper : helpers)
     helper.join();
-  return results;
 }
 
 LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
@@ -278,63 +272,69 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // bound -> 0; its least-peak plan: 218 MB -> 0).
   // The first in this order that reaches the bound wins, else the smallest
   // (the first of equals).
-  const Order orders[] = {Order::Size, Order::Area, Order::Length,
-                          Order::Busiest};
-  constexpr size_t kBusiest = 3;
-  auto pick = [&](std::vector<LayoutResult> &candidates,
-                  std::optional<LayoutResult> &best) {
-    for (LayoutResult &candidate : candidates) {
+  enum : size_t { kSize, kArea, kLength, kBusiest, kOrders };
+  const Order orders[kOrders] = {Order::Size, Order::Area, Order::Length,
+                                 Order::Busiest};
+  std::vector<std::vector<int>> visits(kOrders);
+  for (size_t o = 0; o < kOrders; ++o)
+    visits[o] = visitOrder(items, orders[o], busiest);
+  auto greedy = [&](Fit fit) {
+    std::vector<LayoutResult> results(kOrders);
+    sideBySide(kOrders, [&](size_t o) {
+      results[o] = place(items, alignment, visits[o], fit);
+    });
+    return results;
+  };
+  std::optional<LayoutResult> best;
+  auto pick = [&](llvm::ArrayRef<LayoutResult> candidates) {
+    for (const LayoutResult &candidate : candidates) {
       if (best && best->arenaBytes <= bound)
         return;
       if (!best || candidate.arenaBytes < best->arenaBytes)
-        best = std::move(candidate);
+        best = candidate;
     }
   };
-  std::optional<LayoutResult> best;
-  std::vector<LayoutResult> lowest =
-      greedyVariants(items, alignment, orders, Fit::Lowest, busiest);
-  LayoutResult current = lowest[kBusiest]; // where a repair starts
-  pick(lowest, best);
+  std::vector<LayoutResult> lowest = greedy(Fit::Lowest);
+  pick(lowest);
   // Best fit wins where lowest fit leaves holes (densenet264's least-peak
   // plan: 3.9% -> 0.15%) and loses elsewhere (densenet121's: 0.3% -> 4.5%),
   // so it is tried too, unless the arena is already within 0.1% of the
   // bound.
-  if (best->arenaBytes > bound * 1.001) {
-    std::vector<LayoutResult> bestFit =
-        greedyVariants(items, alignment, orders, Fit::Best, busiest);
-    pick(bestFit, best);
-  }
-  // Where every order leaves holes under the peak, a few rounds of repair
-  // in the manner of squeaky-wheel optimization, from the busiest-first
+  if (best->arenaBytes > bound * 1.001)
+    pick(greedy(Fit::Best));
+  if (best->arenaBytes <= bound)
+    return std::move(*best);
+
+  // Where every pass leaves holes under the peak, rounds of repair in the
+  // manner of squeaky-wheel optimization, each from one order's lowest-fit
   // layout: the items that ended above the bound are visited first next
-  // time; in one sequence of rounds so are the long-lived items around
-  // them, in another not, and the better wins (the two run side by side).
-  // Over 55 such layouts (trials of densenet264, -161, -121, -201 and
-  // DenseNet-BC-190/-250 at 19 budgets each) the greedy orders left a mean
-  // 9.7 MB over the bound (up to 35 MB); four rounds of the first kind a
-  // mean 0.55 MB, of the second 4.4 MB, the better of both 0.42 MB (up to
-  // 2.4 MB; 18 at the bound, 41 within 0.5 MB). Neither kind wins
-  // everywhere; more rounds gained nothing.
-  if (best->arenaBytes > bound) {
-    constexpr int kRepairRounds = 4;
-    std::vector<int> order = visitOrder(items, Order::Busiest, busiest);
-    LayoutResult withContainers, alone;
-    auto repairAlone = [&] {
-      alone = repair(items, alignment, order, current, bound, kRepairRounds,
-                     /*containers=*/false);
-    };
-    std::optional<std::thread> helper;
-    if (std::thread::hardware_concurrency() > 1)
-      helper.emplace(repairAlone);
-    withContainers = repair(items, alignment, order, current, bound,
-                            kRepairRounds, /*containers=*/true);
-    if (helper)
-      helper->join();
-    else
-      repairAlone();
-    for (LayoutResult *candidate : {&withContainers, &alone})
-      if (candidate->arenaBytes < best->arenaBytes)
-        best = std::move(*candidate);
-  }
+  // time, in some sequences with the long-lived items around them. No
+  // sequence wins everywhere. Over 69 such layouts (the trials of
+  // densenet121, -161, -201, -264 and DenseNet-BC-190/-250 at 19 budgets
+  // each, and the least-peak plans of the presets at batch 16, 64 and 256)
+  // the passes left a mean 8.7 MB over the bound; busiest first with the
+  // long-lived items alone a mean 1.4 MB (19 at the bound), these four
+  // sequences 0.22 MB (44 at the bound, 62 within 0.5 MB; the least-peak
+  // plans of densenet121 to -264 at batch 16 go from 4.8 MB over to 0).
+  // More sequences or rounds gained little. The slowest layout among them
+  // took 53 ms in all.
+  struct Sequence {
+    size_t start;
+    bool containers;
+    int rounds;
+  };
+  const Sequence sequences[] = {{kSize, true, 8},
+                                {kBusiest, true, 4},
+                                {kBusiest, false, 4},
+                                {kArea, true, 4}};
+  constexpr size_t kSequences = std::size(sequences);
+  std::vector<LayoutResult> repaired(kSequences);
+  sideBySide(kSequences, [&](size_t q) {
+    const Sequence &sequence = sequences[q];
+    repaired[q] = repair(items, alignment, visits[sequence.start],
+                         lowest[sequence.start], bound, sequence.rounds,
+                         sequence.containers);
+  });
+  pick(repaired);
   return std::move(*best);
 }
