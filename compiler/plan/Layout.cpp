@@ -216,22 +216,24 @@ static std::vector<int> promote(const std::vector<LayoutItem> &items,
   return next;
 }
 
-/// Up to `rounds` rounds of repair from `start`, the layout of `order`:
-/// each lays the items out again in the order `promote` gives. The least
-/// arena over the rounds; stops at `bound`.
-static LayoutResult repair(const std::vector<LayoutItem> &items,
-                           int64_t alignment, std::vector<int> order,
-                           LayoutResult start, int64_t bound, int rounds,
-                           bool containers) {
-  LayoutResult best = start, current = std::move(start);
-  for (int round = 0; round < rounds && best.arenaBytes > bound; ++round) {
+/// A sequence of repair rounds: each lays the items out again in the order
+/// `promote` gives after the previous round's layout. Keeps the least
+/// arena so far.
+struct Repair {
+  std::vector<int> order;
+  LayoutResult current, best;
+  bool containers = false;
+  int roundsLeft = 0;
+
+  void round(const std::vector<LayoutItem> &items, int64_t alignment,
+             int64_t bound) {
     order = promote(items, alignment, order, current, bound, containers);
     current = place(items, alignment, order, Fit::Lowest);
     if (current.arenaBytes < best.arenaBytes)
       best = current;
+    --roundsLeft;
   }
-  return best;
-}
+};
 
 /// Runs `task(0)` .. `task(count - 1)` side by side on the machine's
 /// threads; the tasks are independent.
@@ -328,13 +330,36 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
                                 {kBusiest, false, 4},
                                 {kArea, true, 4}};
   constexpr size_t kSequences = std::size(sequences);
-  std::vector<LayoutResult> repaired(kSequences);
-  sideBySide(kSequences, [&](size_t q) {
+  std::vector<Repair> repairs(kSequences);
+  for (size_t q = 0; q < kSequences; ++q) {
     const Sequence &sequence = sequences[q];
-    repaired[q] = repair(items, alignment, visits[sequence.start],
-                         lowest[sequence.start], bound, sequence.rounds,
-                         sequence.containers);
-  });
+    repairs[q].order = visits[sequence.start];
+    repairs[q].current = repairs[q].best = lowest[sequence.start];
+    repairs[q].containers = sequence.containers;
+    repairs[q].roundsLeft = sequence.rounds;
+  }
+  // The sequences go round by round together, and all stop after the round
+  // in which one reaches the bound: the rest would be wasted, and stopping
+  // at round boundaries keeps the result independent of the threads.
+  auto reached = [&] {
+    return std::any_of(repairs.begin(), repairs.end(), [&](const Repair &r) {
+      return r.best.arenaBytes <= bound;
+    });
+  };
+  while (!reached()) {
+    std::vector<Repair *> going;
+    for (Repair &repair : repairs)
+      if (repair.roundsLeft > 0)
+        going.push_back(&repair);
+    if (going.empty())
+      break;
+    sideBySide(going.size(), [&](size_t g) {
+      going[g]->round(items, alignment, bound);
+    });
+  }
+  std::vector<LayoutResult> repaired;
+  for (Repair &repair : repairs)
+    repaired.push_back(std::move(repair.best));
   pick(repaired);
   return std::move(*best);
 }
