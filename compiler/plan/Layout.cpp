@@ -253,10 +253,12 @@ template <typename Task> static void sideBySide(size_t count, Task task) {
 }
 
 LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
-                                           int64_t alignment) {
+                                           int64_t alignment, int64_t goal) {
   // No layout is smaller than the most bytes live at one step.
   std::vector<int64_t> live = liveBytes(items, alignment);
   int64_t bound = live.empty() ? 0 : *std::max_element(live.begin(), live.end());
+  // The search stops at the first layout within this.
+  int64_t enough = std::max(bound, goal);
   std::vector<int64_t> busiest(items.size(), 0);
   for (size_t i = 0; i < items.size(); ++i) {
     assert(items[i].first >= 0 && items[i].first <= items[i].last &&
@@ -272,8 +274,8 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // some schedules; placing the items of the busiest steps first leaves
   // none on most (densenet264's tight optimal plans: 1.4 to 7 MB over the
   // bound -> 0; its least-peak plan: 218 MB -> 0).
-  // The first in this order that reaches the bound wins, else the smallest
-  // (the first of equals).
+  // The first in this order that reaches the bound (or the goal) wins, else
+  // the smallest (the first of equals).
   enum : size_t { kSize, kArea, kLength, kBusiest, kOrders };
   const Order orders[kOrders] = {Order::Size, Order::Area, Order::Length,
                                  Order::Busiest};
@@ -290,7 +292,7 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   std::optional<LayoutResult> best;
   auto pick = [&](llvm::ArrayRef<LayoutResult> candidates) {
     for (const LayoutResult &candidate : candidates) {
-      if (best && best->arenaBytes <= bound)
+      if (best && best->arenaBytes <= enough)
         return;
       if (!best || candidate.arenaBytes < best->arenaBytes)
         best = candidate;
@@ -302,9 +304,9 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // plan: 3.9% -> 0.15%) and loses elsewhere (densenet121's: 0.3% -> 4.5%),
   // so it is tried too, unless the arena is already within 0.1% of the
   // bound.
-  if (best->arenaBytes > bound * 1.001)
+  if (best->arenaBytes > bound * 1.001 && best->arenaBytes > enough)
     pick(greedy(Fit::Best));
-  if (best->arenaBytes <= bound)
+  if (best->arenaBytes <= enough)
     return std::move(*best);
 
   // Where every pass leaves holes under the peak, rounds of repair in the
@@ -339,11 +341,12 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
     repairs[q].roundsLeft = sequence.rounds;
   }
   // The sequences go round by round together, and all stop after the round
-  // in which one reaches the bound: the rest would be wasted, and stopping
-  // at round boundaries keeps the result independent of the threads.
+  // in which one reaches the bound (or the goal): the rest would be wasted,
+  // and stopping at round boundaries keeps the result independent of the
+  // threads.
   auto reached = [&] {
     return std::any_of(repairs.begin(), repairs.end(), [&](const Repair &r) {
-      return r.best.arenaBytes <= bound;
+      return r.best.arenaBytes <= enough;
     });
   };
   while (!reached()) {
