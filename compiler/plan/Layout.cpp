@@ -253,12 +253,10 @@ template <typename Task> static void sideBySide(size_t count, Task task) {
 }
 
 LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
-                                           int64_t alignment, int64_t goal) {
+                                           int64_t alignment) {
   // No layout is smaller than the most bytes live at one step.
   std::vector<int64_t> live = liveBytes(items, alignment);
   int64_t bound = live.empty() ? 0 : *std::max_element(live.begin(), live.end());
-  // The search stops at the first layout within this.
-  int64_t enough = std::max(bound, goal);
   std::vector<int64_t> busiest(items.size(), 0);
   for (size_t i = 0; i < items.size(); ++i) {
     assert(items[i].first >= 0 && items[i].first <= items[i].last &&
@@ -273,8 +271,8 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // the busiest steps, where a hole costs arena, on some schedules; placing
   // the items of the busiest steps first leaves none on most (densenet264's
   // tight optimal plans: 1.4 to 7 MB over the bound -> 0; its least-peak
-  // plan: 218 MB -> 0). The first that reaches the bound (or the goal)
-  // wins, else the smallest (the first of equals in this order).
+  // plan: 218 MB -> 0). The first that reaches the bound wins, else the
+  // smallest (the first of equals in this order).
   enum : size_t { kSize, kArea, kLength, kBusiest, kOrders };
   const Order orders[kOrders] = {Order::Size, Order::Area, Order::Length,
                                  Order::Busiest};
@@ -292,7 +290,7 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   auto pick = [&](llvm::ArrayRef<LayoutResult> candidates,
                   llvm::ArrayRef<size_t> which) {
     for (size_t w : which) {
-      if (best && best->arenaBytes <= enough)
+      if (best && best->arenaBytes <= bound)
         return;
       if (!best || candidates[w].arenaBytes < best->arenaBytes)
         best = candidates[w];
@@ -305,7 +303,7 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   const size_t all[] = {kSize, kArea, kLength, kBusiest};
   std::vector<LayoutResult> lowest = greedy(Fit::Lowest, {kBusiest});
   pick(lowest, {kBusiest});
-  if (best->arenaBytes > enough) {
+  if (best->arenaBytes > bound) {
     std::vector<LayoutResult> others =
         greedy(Fit::Lowest, {kSize, kArea, kLength});
     for (size_t o : {kSize, kArea, kLength})
@@ -317,9 +315,9 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // plan: 3.9% -> 0.15%) and loses elsewhere (densenet121's: 0.3% -> 4.5%),
   // so it is tried too, unless the arena is already within 0.1% of the
   // bound.
-  if (best->arenaBytes > bound * 1.001 && best->arenaBytes > enough)
+  if (best->arenaBytes > bound * 1.001)
     pick(greedy(Fit::Best, all), all);
-  if (best->arenaBytes <= enough)
+  if (best->arenaBytes <= bound)
     return std::move(*best);
 
   // Where every pass leaves holes under the peak, rounds of repair in the
@@ -354,12 +352,11 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
     repairs[q].roundsLeft = sequence.rounds;
   }
   // The sequences go round by round together, and all stop after the round
-  // in which one reaches the bound (or the goal): the rest would be wasted,
-  // and stopping at round boundaries keeps the result independent of the
-  // threads.
+  // in which one reaches the bound: the rest would be wasted, and stopping
+  // at round boundaries keeps the result independent of the threads.
   auto reached = [&] {
     return std::any_of(repairs.begin(), repairs.end(), [&](const Repair &r) {
-      return r.best.arenaBytes <= enough;
+      return r.best.arenaBytes <= bound;
     });
   };
   while (!reached()) {

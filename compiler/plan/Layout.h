@@ -32,14 +32,8 @@ struct LayoutResult {
 /// and the smallest arena is kept. Where none reaches the most bytes live
 /// at a step, a few rounds of repair visit the items that ended above it
 /// first (docs/memory-model.md, "Layout").
-///
-/// The search stops at the first arena of at most `goal` bytes: a caller
-/// that only needs the arena to fit a budget saves the rounds it would not
-/// need; 0 asks for the smallest the passes and rounds find. Either way the
-/// result fits `goal` whenever the full search would find an arena that
-/// does.
 LayoutResult layoutBuffers(const std::vector<LayoutItem> &items,
-                           int64_t alignment, int64_t goal = 0);
+                           int64_t alignment);
 
 } // namespace densenet::plan
 

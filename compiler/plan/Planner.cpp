@@ -264,23 +264,14 @@ struct Realized {
 /// The layouts computed so far in one planning run, by their items. The
 /// plan finally emitted is one of the trials realized again, and laying out
 /// a deep model's thousands of buffers costs more than scheduling them.
-/// A layout searched for `goal` serves any later request it fits, or whose
-/// goal is no smaller (layoutBuffers would search no further for it).
 class LayoutMemo {
 public:
   const LayoutResult &layout(const std::vector<LayoutItem> &items,
-                             int64_t alignment, int64_t goal) {
-    for (Entry &entry : entries) {
-      if (entry.alignment != alignment || entry.items != items)
-        continue;
-      if (entry.result.arenaBytes > goal && entry.goal > goal) {
-        entry.result = layoutBuffers(items, alignment, goal);
-        entry.goal = goal;
-      }
-      return entry.result;
-    }
-    entries.push_back(
-        {items, alignment, goal, layoutBuffers(items, alignment, goal)});
+                             int64_t alignment) {
+    for (const Entry &entry : entries)
+      if (entry.alignment == alignment && entry.items == items)
+        return entry.result;
+    entries.push_back({items, alignment, layoutBuffers(items, alignment)});
     return entries.back().result;
   }
 
@@ -288,17 +279,15 @@ private:
   struct Entry {
     std::vector<LayoutItem> items;
     int64_t alignment;
-    int64_t goal;
     LayoutResult result;
   };
   std::deque<Entry> entries; // stable references
 };
 
 /// Schedules `step` and computes its liveness; lays out its buffers too
-/// unless `layouts` is null (profiling needs the liveness only), searching
-/// until the arena is at most `layoutGoal` bytes (0: as small as found).
+/// unless `layouts` is null (profiling needs the liveness only).
 Realized realize(func::FuncOp step, const Target &target, bool inPlace,
-                 LayoutMemo *layouts, int64_t layoutGoal) {
+                 LayoutMemo *layouts) {
   Realized result;
   ScheduleOptions scheduleOptions;
   scheduleOptions.inPlaceConcat = inPlace;
@@ -319,8 +308,7 @@ Realized realize(func::FuncOp step, const Target &target, bool inPlace,
     items.push_back(item);
     roots.push_back(buffer.id);
   }
-  const LayoutResult &layout =
-      layouts->layout(items, target.alignment, layoutGoal);
+  const LayoutResult &layout = layouts->layout(items, target.alignment);
   for (size_t i = 0; i < roots.size(); ++i)
     result.schedule.buffers[roots[i]].offset = layout.offsets[i];
   result.arenaBytes = layout.arenaBytes;
@@ -371,17 +359,13 @@ private:
   /// Realizes a choice as the runtime would run it: with the all-reduce
   /// buckets of a data-parallel plan, unless `buckets` is false (profiling
   /// measures segments of the step without them).
-  /// Without `layout`, the buffers get no offsets and no arena size; with
-  /// it, the layout search stops at an arena of `layoutGoal` bytes (0: as
-  /// small as it finds).
+  /// Without `layout`, the buffers get no offsets and no arena size.
   llvm::Expected<Realized> realizeOnClone(const std::vector<int> &choice,
                                           bool inPlace, bool buckets = true,
-                                          bool layout = true,
-                                          int64_t layoutGoal = 0);
+                                          bool layout = true);
   llvm::Expected<Realized>
   realizeInPlace(ModuleOp target, const std::vector<int> &choice, bool inPlace,
-                 bool verify, bool buckets = true, bool layout = true,
-                 int64_t layoutGoal = 0);
+                 bool verify, bool buckets = true, bool layout = true);
 
   ModuleOp module;
   PlanOptions options;
@@ -478,22 +462,20 @@ std::vector<int> Planner::policyChoice(Policy policy) const {
 llvm::Expected<Realized> Planner::realizeInPlace(ModuleOp target,
                                                  const std::vector<int> &choice,
                                                  bool inPlace, bool verify,
-                                                 bool buckets, bool layout,
-                                                 int64_t layoutGoal) {
+                                                 bool buckets, bool layout) {
   if (failed(applyChoice(target, specs, choice, verify,
                          buckets ? &options : nullptr)))
     return makeError("internal error: rematerialization failed");
   return realize(trainingStep(target), options.target, inPlace,
-                 layout ? &layouts : nullptr, layoutGoal);
+                 layout ? &layouts : nullptr);
 }
 
 llvm::Expected<Realized> Planner::realizeOnClone(const std::vector<int> &choice,
                                                  bool inPlace, bool buckets,
-                                                 bool layout,
-                                                 int64_t layoutGoal) {
+                                                 bool layout) {
   OwningOpRef<ModuleOp> clone(module.clone());
   return realizeInPlace(*clone, choice, inPlace, /*verify=*/false, buckets,
-                        layout, layoutGoal);
+                        layout);
 }
 
 llvm::Expected<int64_t> Planner::minimumBudget() {
@@ -584,10 +566,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
         // Lower limits only cost more; the least-peak plan is the floor.
         if (!solution.feasible || solution.seconds >= smallestSeconds)
           break;
-        // The layout need only fit: searching on for a smaller arena
-        // would not change which limit wins (layoutBuffers' goal).
-        llvm::Expected<Realized> trial = realizeOnClone(
-            solution.choice, true, /*buckets=*/true, /*layout=*/true, cap);
+        llvm::Expected<Realized> trial = realizeOnClone(solution.choice, true);
         if (!trial)
           return trial.takeError();
         if (trial->arenaBytes + reserve <= *budget) {
@@ -620,9 +599,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       if (predictSeconds(segments, candidate) >=
           predictSeconds(segments, choice))
         continue;
-      llvm::Expected<Realized> trial =
-          realizeOnClone(candidate, true, /*buckets=*/true, /*layout=*/true,
-                         *budget - reserve);
+      llvm::Expected<Realized> trial = realizeOnClone(candidate, true);
       if (!trial)
         return trial.takeError();
       if (trial->arenaBytes + reserve <= *budget) {
@@ -645,11 +622,8 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     }
   }
 
-  // The same goal as the trial that chose it, so the layout is the one
-  // that fit (the memo holds it).
   llvm::Expected<Realized> realized =
-      realizeInPlace(module, choice, inPlace, /*verify=*/true, /*buckets=*/true,
-                     /*layout=*/true, budget ? *budget - reserve : 0);
+      realizeInPlace(module, choice, inPlace, /*verify=*/true);
   if (!realized)
     return realized.takeError();
   // The solver's model has no buckets; without them it is exact.

@@ -94,21 +94,6 @@ TEST(Layout, RepairWithTheLongLivedItemsReachesThePeak) {
   expectNoLiveOverlap(items, layout);
 }
 
-TEST(Layout, TheSearchStopsAtTheGoal) {
-  // The instance above: greedy 22, repaired 17. A goal the greedy passes
-  // meet needs no repair; one between needs some, and is met.
-  std::vector<LayoutItem> items = {{6, 4, 5, false}, {8, 5, 6, false},
-                                   {6, 0, 4, false}, {1, 2, 3, false},
-                                   {9, 1, 1, false}, {2, 0, 7, false}};
-  EXPECT_EQ(layoutBuffers(items, 1, 22).arenaBytes, 22);
-  LayoutResult between = layoutBuffers(items, 1, 20);
-  EXPECT_LE(between.arenaBytes, 20);
-  EXPECT_GE(between.arenaBytes, 17);
-  expectNoLiveOverlap(items, between);
-  EXPECT_EQ(layoutBuffers(items, 1, 0).arenaBytes, 17);
-  EXPECT_EQ(layoutBuffers(items, 1, 5).arenaBytes, 17); // below the peak
-}
-
 TEST(Layout, RepairOfTheItemsAboveThePeakAloneReachesIt) {
   // 17 bytes live at steps 3 and 4 (5 + 7 + 5); the greedy passes end at 18.
   std::vector<LayoutItem> items = {{5, 1, 6, false}, {2, 1, 2, false},
