@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from run import MINB_RE  # the same line run.py reads
+
 
 def run(binary, args):
     start = time.perf_counter()
@@ -36,8 +38,10 @@ def run(binary, args):
 def min_budget(binary, model, batch, policy):
     _, out = run(binary, ["--model", model, "--batch-size", str(batch),
                           "--policy", policy, "--min-budget"])
-    # "... smallest feasible budget 1.74 GiB (1871357696 bytes)"
-    return int(out.rsplit("(", 1)[1].split()[0])
+    match = MINB_RE.search(out)
+    if not match:
+        sys.exit("%s printed no smallest budget: %s" % (binary, out.strip()))
+    return int(match.group(1))
 
 
 def plan(binary, model, batch, budget, path):

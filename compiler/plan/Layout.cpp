@@ -162,7 +162,7 @@ static std::vector<int64_t> liveBytes(const std::vector<LayoutItem> &items,
   std::vector<int64_t> live(last + 2, 0);
   int64_t persistent = 0;
   for (const LayoutItem &item : items) {
-    int64_t size = alignUp(std::max<int64_t>(item.bytes, 1), alignment);
+    int64_t size = alignedSize(item, alignment);
     if (item.persistent) {
       persistent += size;
       continue;
@@ -279,15 +279,16 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   std::vector<std::vector<int>> visits(kOrders);
   for (size_t o = 0; o < kOrders; ++o)
     visits[o] = visitOrder(items, orders[o], busiest);
-  auto greedy = [&](Fit fit, llvm::ArrayRef<size_t> which) {
-    std::vector<LayoutResult> results(kOrders);
+  // Lays the items out in the orders `which` into their places in
+  // `results`, side by side.
+  auto greedy = [&](Fit fit, llvm::ArrayRef<size_t> which,
+                    std::vector<LayoutResult> &results) {
     sideBySide(which.size(), [&](size_t w) {
       results[which[w]] = place(items, alignment, visits[which[w]], fit);
     });
-    return results;
   };
   std::optional<LayoutResult> best;
-  auto pick = [&](llvm::ArrayRef<LayoutResult> candidates,
+  auto pick = [&](const std::vector<LayoutResult> &candidates,
                   llvm::ArrayRef<size_t> which) {
     for (size_t w : which) {
       if (best && best->arenaBytes <= bound)
@@ -301,13 +302,11 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // orders on 26 of the rest), so it goes first and the others only where
   // it misses.
   const size_t all[] = {kSize, kArea, kLength, kBusiest};
-  std::vector<LayoutResult> lowest = greedy(Fit::Lowest, {kBusiest});
+  std::vector<LayoutResult> lowest(kOrders);
+  greedy(Fit::Lowest, {kBusiest}, lowest);
   pick(lowest, {kBusiest});
   if (best->arenaBytes > bound) {
-    std::vector<LayoutResult> others =
-        greedy(Fit::Lowest, {kSize, kArea, kLength});
-    for (size_t o : {kSize, kArea, kLength})
-      lowest[o] = std::move(others[o]);
+    greedy(Fit::Lowest, {kSize, kArea, kLength}, lowest);
     best.reset();
     pick(lowest, all);
   }
@@ -315,8 +314,11 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   // plan: 3.9% -> 0.15%) and loses elsewhere (densenet121's: 0.3% -> 4.5%),
   // so it is tried too, unless the arena is already within 0.1% of the
   // bound.
-  if (best->arenaBytes > bound * 1.001)
-    pick(greedy(Fit::Best, all), all);
+  if (best->arenaBytes > bound * 1.001) {
+    std::vector<LayoutResult> bestFit(kOrders);
+    greedy(Fit::Best, all, bestFit);
+    pick(bestFit, all);
+  }
   if (best->arenaBytes <= bound)
     return std::move(*best);
 
@@ -370,12 +372,9 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
       going[g]->round(items, alignment, bound);
     });
   }
-  std::vector<LayoutResult> repaired;
-  std::vector<size_t> which;
-  for (Repair &repair : repairs) {
-    which.push_back(repaired.size());
-    repaired.push_back(std::move(repair.best));
-  }
-  pick(repaired, which);
+  // The first of the least (nothing is below the bound).
+  for (Repair &repair : repairs)
+    if (repair.best.arenaBytes < best->arenaBytes)
+      best = std::move(repair.best);
   return std::move(*best);
 }

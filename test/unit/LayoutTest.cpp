@@ -78,6 +78,14 @@ void expectNoLiveOverlap(const std::vector<LayoutItem> &items,
     }
 }
 
+/// Lays `items` out with alignment 1 and expects `arena` bytes, no two
+/// items live together sharing a byte.
+void expectLaidOutIn(const std::vector<LayoutItem> &items, int64_t arena) {
+  LayoutResult layout = layoutBuffers(items, 1);
+  EXPECT_EQ(layout.arenaBytes, arena);
+  expectNoLiveOverlap(items, layout);
+}
+
 // Where each of the eight greedy passes (four orders, lowest or best fit)
 // leaves holes under the peak, the repair rounds reach it. The instances
 // were found by a search over random small ones; each needs one kind of
@@ -89,9 +97,7 @@ TEST(Layout, RepairWithTheLongLivedItemsReachesThePeak) {
   std::vector<LayoutItem> items = {{6, 4, 5, false}, {8, 5, 6, false},
                                    {6, 0, 4, false}, {1, 2, 3, false},
                                    {9, 1, 1, false}, {2, 0, 7, false}};
-  LayoutResult layout = layoutBuffers(items, 1);
-  EXPECT_EQ(layout.arenaBytes, 17);
-  expectNoLiveOverlap(items, layout);
+  expectLaidOutIn(items, 17);
 }
 
 TEST(Layout, RepairOfTheItemsAboveThePeakAloneReachesIt) {
@@ -100,9 +106,7 @@ TEST(Layout, RepairOfTheItemsAboveThePeakAloneReachesIt) {
                                    {1, 6, 7, false}, {6, 7, 7, false},
                                    {8, 5, 7, false}, {7, 3, 4, false},
                                    {8, 0, 1, false}, {5, 3, 4, false}};
-  LayoutResult layout = layoutBuffers(items, 1);
-  EXPECT_EQ(layout.arenaBytes, 17);
-  expectNoLiveOverlap(items, layout);
+  expectLaidOutIn(items, 17);
 }
 
 TEST(Layout, DisjointLifetimesShareBytes) {
