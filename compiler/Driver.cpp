@@ -164,6 +164,10 @@ resolvePlanOptions(const DriverOptions &options) {
   planOptions.policy = *policy;
   if (options.proveOptimal)
     planOptions.searchStates = plan::kProofSearchStates;
+  if (options.threads > 1024)
+    return makeError("-j must be at most 1024 (0: one per core), got " +
+                     std::to_string(options.threads));
+  planOptions.threads = options.threads;
   SgdSettings settings = sgdSettings(options);
   planOptions.worldSize = settings.worldSize;
   planOptions.bucketBytes = settings.bucketBytes;
@@ -312,10 +316,12 @@ using ExtraFiles = std::vector<std::pair<std::string, std::string>>;
 static llvm::Error emitPlanning(const DriverOptions &options,
                                 const ModelSpec &spec, ModuleOp module,
                                 std::string &planText, std::string &stdoutText,
-                                ExtraFiles &extraFiles) {
+                                ExtraFiles &extraFiles, TimingScope &timing) {
   llvm::Expected<plan::PlanOptions> planOptions = resolvePlanOptions(options);
   if (!planOptions)
     return planOptions.takeError();
+  TimingScope planning = timing.nest("plan");
+  planOptions->timing = &planning;
   std::string where = spec.name + " at batch " +
                       std::to_string(spec.batchSize) + " with policy " +
                       plan::stringifyPolicy(planOptions->policy).str() +
@@ -333,6 +339,8 @@ static llvm::Error emitPlanning(const DriverOptions &options,
   ForwardStats stats = computeForwardStats(module);
   llvm::Expected<plan::MemoryPlan> memoryPlan =
       plan::planMemory(module, *planOptions);
+  planning.stop();
+  planOptions->timing = nullptr;
   if (!memoryPlan) {
     std::optional<plan::InfeasibleBudgetError> infeasible;
     llvm::Error rest = llvm::handleErrors(
@@ -341,6 +349,7 @@ static llvm::Error emitPlanning(const DriverOptions &options,
         });
     if (rest)
       return rest;
+    TimingScope searching = timing.nest("largest batches");
     llvm::Expected<int64_t> batch =
         largestBatch(spec, infeasible->budgetBytes, options, *planOptions,
                      planOptions->policy,
@@ -367,6 +376,7 @@ static llvm::Error emitPlanning(const DriverOptions &options,
   context.target = planOptions->target;
   context.optimizer = sgdSettings(options);
   if (options.emit == EmitKind::Report && planOptions->budgetBytes) {
+    TimingScope searching = timing.nest("largest batches");
     llvm::Expected<int64_t> keepBatch =
         largestBatch(spec, *planOptions->budgetBytes, options, *planOptions,
                      plan::Policy::Keep, std::nullopt);
@@ -381,6 +391,7 @@ static llvm::Error emitPlanning(const DriverOptions &options,
     context.largestBatchNoRecompute = *keepBatch;
     context.largestBatchWithPlan = *planBatch;
   }
+  TimingScope writing = timing.nest("write the plan");
   planText = plan::planToJson(*memoryPlan, context).dump(1) + "\n";
   if (options.trace)
     extraFiles.push_back(
@@ -436,7 +447,7 @@ static llvm::Error emitSegments(const DriverOptions &options,
 /// report, the text for stdout.
 static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
                            std::string &outputText, std::string &stdoutText,
-                           ExtraFiles &extraFiles) {
+                           ExtraFiles &extraFiles, TimingScope &timing) {
   MLIRContext context;
   Stage stage = Stage::Training;
   if (options.emit == EmitKind::Mlir)
@@ -444,7 +455,8 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
   else if (options.emit == EmitKind::ForwardMlir ||
            options.emit == EmitKind::Stats)
     stage = Stage::Forward;
-  auto module = buildModule(context, spec, sgdSettings(options), stage);
+  auto module =
+      buildModule(context, spec, sgdSettings(options), stage, &timing);
   if (!module)
     return module.takeError();
 
@@ -481,7 +493,7 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
   case EmitKind::Plan:
   case EmitKind::Report:
     return emitPlanning(options, spec, **module, outputText, stdoutText,
-                        extraFiles);
+                        extraFiles, timing);
   }
   llvm_unreachable("unknown emit kind");
 }
@@ -501,6 +513,11 @@ int densenet::runDensenetc(const DriverOptions &options,
                           "with --emit plan or --emit report"));
   std::string outputText, stdoutText;
   ExtraFiles extraFiles;
+  // MLIR's timing report (--timing), printed to stderr when the manager
+  // goes, after everything else.
+  DefaultTimingManager timingManager;
+  timingManager.setEnabled(options.timing);
+  TimingScope timing = timingManager.getRootScope();
   if (options.listModels) {
     llvm::raw_string_ostream os(outputText);
     listModels(os);
@@ -510,8 +527,8 @@ int densenet::runDensenetc(const DriverOptions &options,
       return fail(spec.takeError());
     if (llvm::Error error = checkSgdOptions(options, *spec))
       return fail(std::move(error));
-    if (llvm::Error error =
-            compile(options, *spec, outputText, stdoutText, extraFiles))
+    if (llvm::Error error = compile(options, *spec, outputText, stdoutText,
+                                    extraFiles, timing))
       return fail(std::move(error));
   }
 
@@ -519,6 +536,7 @@ int densenet::runDensenetc(const DriverOptions &options,
   bool reportOnly = options.emit == EmitKind::Report && options.outputFile == "-";
   if (!outputText.empty() && !reportOnly)
     extraFiles.insert(extraFiles.begin(), {options.outputFile, outputText});
+  TimingScope writing = timing.nest("write files");
   for (const auto &[path, text] : extraFiles) {
     // writeToOutput writes a temporary file and renames it into place.
     if (llvm::Error error =

@@ -55,6 +55,8 @@ struct DriverOptions {
   bool proveOptimal = false;            // search until proven (slower)
   std::optional<std::string> trace;      // Chrome trace JSON of the plan
   std::optional<std::string> memoryPlot; // SVG of memory over the steps
+  bool timing = false; // print the time of each phase to stderr
+  unsigned threads = 0; // -j: for the planner; 0: one per core
 };
 
 /// Runs densenetc: resolves the model, builds and lowers the IR, plans

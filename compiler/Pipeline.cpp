@@ -17,17 +17,23 @@ using namespace densenet;
 
 llvm::Expected<OwningOpRef<ModuleOp>>
 densenet::buildModule(MLIRContext &context, const ModelSpec &spec,
-                      const SgdSettings &sgd, Stage stage) {
+                      const SgdSettings &sgd, Stage stage,
+                      TimingScope *timing) {
   context.loadDialect<dn::DNDialect, tg::TGDialect, func::FuncDialect>();
+  TimingScope building = timing ? timing->nest("build the dn model")
+                                : TimingScope();
   llvm::Expected<OwningOpRef<ModuleOp>> built = buildDnModule(context, spec);
   if (!built)
     return built.takeError();
   OwningOpRef<ModuleOp> module = std::move(*built);
   if (failed(verify(*module)))
     return makeError("internal error: the dn module does not verify");
+  building.stop();
   if (stage == Stage::Dn)
     return std::move(module);
   PassManager pm(&context);
+  if (timing)
+    pm.enableTiming(*timing);
   pm.addPass(createDnLowerToTg());
   if (stage == Stage::Training) {
     TgAutodiffOptions options;

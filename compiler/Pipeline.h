@@ -7,6 +7,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/Support/Error.h"
 
 namespace densenet {
@@ -43,10 +44,12 @@ struct SgdSettings {
 enum class Stage { Dn, Forward, Training };
 
 /// Builds the model's IR up to `stage`. A failure after validation is a
-/// compiler bug; the diagnostic engine has already printed where.
+/// compiler bug; the diagnostic engine has already printed where. With
+/// `timing`, the passes are timed under it.
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
 buildModule(mlir::MLIRContext &context, const ModelSpec &spec,
-            const SgdSettings &sgd, Stage stage);
+            const SgdSettings &sgd, Stage stage,
+            mlir::TimingScope *timing = nullptr);
 
 } // namespace densenet
 

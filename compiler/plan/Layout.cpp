@@ -1,6 +1,7 @@
 //===- Layout.cpp - Static offsets for buffers with lifetimes -------------===//
 
 #include "compiler/plan/Layout.h"
+#include "compiler/plan/Workers.h"
 
 #include "llvm/ADT/ArrayRef.h"
 
@@ -235,25 +236,9 @@ struct Repair {
   }
 };
 
-/// Runs `task(0)` .. `task(count - 1)` side by side on the machine's
-/// threads; the tasks are independent.
-template <typename Task> static void sideBySide(size_t count, Task task) {
-  size_t threads =
-      std::min<size_t>(count, std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t)
-    helpers.emplace_back([&, t] {
-      for (size_t i = t; i < count; i += threads)
-        task(i);
-    });
-  for (size_t i = 0; i < count; i += threads)
-    task(i);
-  for (std::thread &helper : helpers)
-    helper.join();
-}
-
 LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
-                                           int64_t alignment) {
+                                           int64_t alignment,
+                                           unsigned threads) {
   // No layout is smaller than the most bytes live at one step.
   std::vector<int64_t> live = liveBytes(items, alignment);
   int64_t bound = live.empty() ? 0 : *std::max_element(live.begin(), live.end());
@@ -279,6 +264,17 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   std::vector<std::vector<int>> visits(kOrders);
   for (size_t o = 0; o < kOrders; ++o)
     visits[o] = visitOrder(items, orders[o], busiest);
+  // At most four layouts are made at once: one thread each.
+  Workers workers(std::min(threads ? threads
+                                   : std::max(1u, std::thread::hardware_concurrency()),
+                           unsigned(kOrders)));
+  // Runs task(0) .. task(count - 1), independent, side by side.
+  auto sideBySide = [&](size_t count, auto task) {
+    workers.run([&](unsigned t) {
+      for (size_t i = t; i < count; i += workers.size())
+        task(i);
+    });
+  };
   // Lays the items out in the orders `which` into their places in
   // `results`, side by side.
   auto greedy = [&](Fit fit, llvm::ArrayRef<size_t> which,

@@ -31,9 +31,11 @@ struct LayoutResult {
 /// lifetime, and by lifetime with the items of the busiest steps first),
 /// and the smallest arena is kept. Where none reaches the most bytes live
 /// at a step, a few rounds of repair visit the items that ended above it
-/// first (docs/memory-model.md, "Layout").
+/// first (docs/memory-model.md, "Layout"). The orders and rounds run side
+/// by side on up to `threads` threads (0: one per core); the result is the
+/// same for every count.
 LayoutResult layoutBuffers(const std::vector<LayoutItem> &items,
-                           int64_t alignment);
+                           int64_t alignment, unsigned threads = 0);
 
 } // namespace densenet::plan
 

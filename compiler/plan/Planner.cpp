@@ -140,7 +140,7 @@ std::vector<SegmentSpec> segmentSpecs(func::FuncOp step) {
 LogicalResult applyChoice(ModuleOp module,
                           const std::vector<SegmentSpec> &specs,
                           const std::vector<int> &choice, bool verify,
-                          const PlanOptions *buckets) {
+                          const PlanOptions *buckets, TimingScope &timing) {
   func::FuncOp step = trainingStep(module);
   llvm::StringMap<int> segmentIndex;
   for (size_t i = 0; i < specs.size(); ++i)
@@ -158,6 +158,7 @@ LogicalResult applyChoice(ModuleOp module,
       op.setAttr("tg.recompute", unit);
   }
   PassManager pm(module.getContext());
+  pm.enableTiming(timing);
   pm.addPass(createTgRematerialize());
   if (buckets && buckets->hasBuckets()) {
     TgBucketGradientsOptions bucketOptions;
@@ -266,16 +267,19 @@ struct Realized {
 /// a deep model's thousands of buffers costs more than scheduling them.
 class LayoutMemo {
 public:
+  explicit LayoutMemo(unsigned threads) : threads(threads) {}
   const LayoutResult &layout(const std::vector<LayoutItem> &items,
                              int64_t alignment) {
     for (const Entry &entry : entries)
       if (entry.alignment == alignment && entry.items == items)
         return entry.result;
-    entries.push_back({items, alignment, layoutBuffers(items, alignment)});
+    entries.push_back(
+        {items, alignment, layoutBuffers(items, alignment, threads)});
     return entries.back().result;
   }
 
 private:
+  unsigned threads; // for layoutBuffers
   struct Entry {
     std::vector<LayoutItem> items;
     int64_t alignment;
@@ -287,14 +291,19 @@ private:
 /// Schedules `step` and computes its liveness; lays out its buffers too
 /// unless `layouts` is null (profiling needs the liveness only).
 Realized realize(func::FuncOp step, const Target &target, bool inPlace,
-                 LayoutMemo *layouts) {
+                 LayoutMemo *layouts, TimingScope &timing) {
   Realized result;
   ScheduleOptions scheduleOptions;
   scheduleOptions.inPlaceConcat = inPlace;
+  TimingScope scheduling = timing.nest("schedule");
   result.schedule = buildSchedule(step, target, scheduleOptions);
+  scheduling.stop();
+  TimingScope living = timing.nest("liveness");
   result.liveness = computeLiveness(result.schedule);
+  living.stop();
   if (!layouts)
     return result;
+  TimingScope layingOut = timing.nest("layout");
   std::vector<LayoutItem> items;
   std::vector<int> roots;
   for (const Buffer &buffer : result.schedule.buffers) {
@@ -318,7 +327,8 @@ Realized realize(func::FuncOp step, const Target &target, bool inPlace,
 class Planner {
 public:
   Planner(ModuleOp module, const PlanOptions &options)
-      : module(module), options(options) {}
+      : module(module), options(options), layouts(options.threads),
+        timing(options.timing ? options.timing : &untimed) {}
 
   llvm::Expected<MemoryPlan> plan();
   llvm::Expected<int64_t> minimumBudget();
@@ -350,6 +360,31 @@ public:
   }
 
 private:
+  /// Times a phase, nested in the current one, for the guard's lifetime
+  /// (densenetc --timing). Phases of the same name add up.
+  class Timed {
+  public:
+    Timed(Planner &planner, llvm::StringRef name)
+        : planner(planner), scope(planner.timing->nest(name)),
+          outer(planner.timing) {
+      planner.timing = &scope;
+    }
+    ~Timed() { planner.timing = outer; }
+
+  private:
+    Planner &planner;
+    TimingScope scope;
+    TimingScope *outer;
+  };
+  /// solveMinTime, timed.
+  Solution solve(int64_t limit) {
+    Timed timed(*this, "solve");
+    SearchOptions search;
+    search.maxStates = options.searchStates;
+    search.threads = options.threads;
+    return solveMinTime(segments, limit, search);
+  }
+
   /// The segments and their options (cheap: no realization).
   llvm::Error findSegments();
   /// findSegments, then each option's kept bytes, peak and recompute time,
@@ -374,6 +409,8 @@ private:
   std::vector<int> smallestChoice; // the least-peak plan, for the fallback
   int64_t keepArenaBytes = 0;      // arena of the plan that recomputes nothing
   LayoutMemo layouts;
+  TimingScope untimed; // a scope that times nothing
+  TimingScope *timing; // the current phase
 };
 
 llvm::Error Planner::findSegments() {
@@ -385,6 +422,7 @@ llvm::Error Planner::findSegments() {
 }
 
 llvm::Error Planner::profile() {
+  Timed timed(*this, "profile segments");
   if (llvm::Error error = findSegments())
     return error;
   segments.assign(specs.size(), Segment());
@@ -464,21 +502,24 @@ llvm::Expected<Realized> Planner::realizeInPlace(ModuleOp target,
                                                  bool inPlace, bool verify,
                                                  bool buckets, bool layout) {
   if (failed(applyChoice(target, specs, choice, verify,
-                         buckets ? &options : nullptr)))
+                         buckets ? &options : nullptr, *timing)))
     return makeError("internal error: rematerialization failed");
   return realize(trainingStep(target), options.target, inPlace,
-                 layout ? &layouts : nullptr);
+                 layout ? &layouts : nullptr, *timing);
 }
 
 llvm::Expected<Realized> Planner::realizeOnClone(const std::vector<int> &choice,
                                                  bool inPlace, bool buckets,
                                                  bool layout) {
+  TimingScope cloning = timing->nest("clone");
   OwningOpRef<ModuleOp> clone(module.clone());
+  cloning.stop();
   return realizeInPlace(*clone, choice, inPlace, /*verify=*/false, buckets,
                         layout);
 }
 
 llvm::Expected<int64_t> Planner::minimumBudget() {
+  Timed timed(*this, "smallest budget");
   int64_t reserve = options.target.reserveBytes;
   if (options.policy != Policy::Optimal) {
     // A fixed policy's choice needs the segments, not their profiles.
@@ -495,9 +536,10 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
   // The least peak, and among plans with that peak the least recompute
   // time; of the two, the smaller arena (then the faster plan) sets the
   // smallest budget.
+  TimingScope leastPeak = timing->nest("solve least peak");
   Solution smallest = solveMinPeak(segments);
-  Solution cheapest =
-      solveMinTime(segments, smallest.peak, options.searchStates);
+  leastPeak.stop();
+  Solution cheapest = solve(smallest.peak);
   llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
   if (!realized)
     return realized.takeError();
@@ -556,13 +598,14 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       lowerBound = 0.0;
       solverLimit = cap;
     } else if (cap >= smallestPeak) {
+      Timed timed(*this, "fit the budget");
       int top = static_cast<int>(std::floor(
           std::log(double(cap) / double(std::max<int64_t>(smallestPeak, 1))) /
           std::log(kGridStep)));
       for (int k = top; k >= 0 && k > top - kMaxAttempts; --k) {
         int64_t limit = std::min<int64_t>(
             cap, static_cast<int64_t>(smallestPeak * std::pow(kGridStep, k)));
-        Solution solution = solveMinTime(segments, limit, options.searchStates);
+        Solution solution = solve(limit);
         // Lower limits only cost more; the least-peak plan is the floor.
         if (!solution.feasible || solution.seconds >= smallestSeconds)
           break;
@@ -594,6 +637,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     // The fixed baselines are plans too: where one fits and beats the grid's
     // (the grid is 0.1% coarse, fragmentation finer), it wins. Their arenas
     // do not depend on the budget, so this keeps the time monotone.
+    Timed timed(*this, "baselines and bound");
     for (Policy baseline : {Policy::Sqrt, Policy::All}) {
       std::vector<int> candidate = policyChoice(baseline);
       if (predictSeconds(segments, candidate) >=
@@ -612,8 +656,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     // whole budget bounds it: a plan that fits has at most budget - reserve
     // bytes live, so none recomputes less than the optimum at that limit.
     if (!lowerBound) {
-      Solution bound =
-          solveMinTime(segments, *budget - reserve, options.searchStates);
+      Solution bound = solve(*budget - reserve);
       if (bound.feasible) {
         lowerBound = std::min(bound.lowerBoundSeconds,
                               predictSeconds(segments, choice));
@@ -622,6 +665,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     }
   }
 
+  Timed timed(*this, "realize the plan");
   llvm::Expected<Realized> realized =
       realizeInPlace(module, choice, inPlace, /*verify=*/true);
   if (!realized)

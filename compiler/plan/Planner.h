@@ -17,6 +17,7 @@
 #include "compiler/plan/Solver.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/Support/Error.h"
 
 #include <optional>
@@ -43,6 +44,12 @@ struct PlanOptions {
   /// Partial plans the solver may explore to prove a plan optimal
   /// (densenetc --prove-optimal raises it to kProofSearchStates).
   size_t searchStates = kDefaultSearchStates;
+  /// Threads for the solver and the layout (0: one per core). Plans do not
+  /// depend on it.
+  unsigned threads = 0;
+  /// When set, the planner's phases are timed under this scope
+  /// (densenetc --timing); the scope must outlive the call.
+  mlir::TimingScope *timing = nullptr;
 
   bool hasBuckets() const { return worldSize > 1 || oneRankBuckets; }
 };

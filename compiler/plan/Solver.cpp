@@ -9,133 +9,25 @@
 //===----------------------------------------------------------------------===//
 
 #include "compiler/plan/Solver.h"
+#include "compiler/plan/Frontier.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <memory>
+#include <numeric>
 #include <optional>
 
 using namespace densenet::plan;
+using namespace densenet::plan::detail;
 
 namespace {
 
-constexpr double kInfinite = std::numeric_limits<double>::infinity();
-constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
 constexpr int64_t kNothingNeeded = -(int64_t(1) << 62);
-
-/// A partial plan: the bytes it keeps (forward) or needs above the prefix
-/// (backward, see reverseProgram), its objective, and how it was reached.
-struct State {
-  int64_t kept;
-  double cost;
-  uint32_t link;
-};
-
-/// A frontier with a size. Its storage only grows, geometrically, and
-/// neither keeps its contents when it does nor zero-fills: a frontier is
-/// written in full before it is read, and deep models' frontiers are tens
-/// of megabytes, where copying and clearing cost as much as the search.
-struct Frontier {
-  std::unique_ptr<State[]> states;
-  size_t capacity = 0, size = 0;
-  void reserve(size_t n) {
-    if (capacity >= n)
-      return;
-    capacity = std::max(n, capacity * 2);
-    states.reset(new State[capacity]);
-  }
-  const State &operator[](size_t i) const { return states[i]; }
-};
-
-/// How the 32-bit links of a walk encode (parent index, option).
-struct LinkCode {
-  unsigned optionBits = 0;
-  explicit LinkCode(const std::vector<Segment> &segments) {
-    size_t mostOptions = 1;
-    for (const Segment &segment : segments) {
-      assert(!segment.options.empty() && "a segment needs an option");
-      mostOptions = std::max(mostOptions, segment.options.size());
-    }
-    while ((size_t(1) << optionBits) < mostOptions)
-      ++optionBits;
-  }
-  size_t mostParents() const { return size_t(1) << (32 - optionBits); }
-  uint32_t encode(size_t parent, size_t option) const {
-    return static_cast<uint32_t>(parent << optionBits | option);
-  }
-  int option(uint32_t link) const {
-    return static_cast<int>(link & ((uint32_t(1) << optionBits) - 1));
-  }
-  size_t parent(uint32_t link) const { return link >> optionBits; }
-};
-
-/// One step of a walk: the Pareto frontier of the children of `parents`
-/// (sorted by kept, cost strictly falling) under every option, into `next`.
-/// A state that keeps more bytes and costs no less than another can never
-/// do better, so only the frontier survives.
-///
-/// The children of one option are the parents, each moved by the option, in
-/// the same order (`child(o, parent)`, monotone in the parent's kept), so
-/// the options' children are merged straight from the parents: one cursor
-/// per option over `[first(o), last(o))`. A child is skipped unseen when it
-/// costs no less than the last state kept (which keeps fewer bytes), or when
-/// `wanted(kept, cost)` says no (the bounds), in that order, since the
-/// first test is the cheaper.
-template <typename Child, typename Range, typename Wanted>
-void stepFrontier(const Frontier &parents, size_t optionCount,
-                  const LinkCode &code, Child child, Range range,
-                  Wanted wanted, Frontier &next) {
-  struct Cursor {
-    size_t at, last;
-    int64_t kept; // kEnd: no more children
-    double cost;
-  };
-  std::vector<Cursor> cursors(optionCount);
-  double best = kInfinite;
-  // Moves a cursor to its next child worth merging.
-  auto seek = [&](size_t o, Cursor &cursor) {
-    for (; cursor.at < cursor.last; ++cursor.at) {
-      State made = child(o, parents[cursor.at]);
-      if (made.cost >= best || !wanted(made.kept, made.cost))
-        continue;
-      cursor.kept = made.kept;
-      cursor.cost = made.cost;
-      return;
-    }
-    cursor.kept = kEnd;
-  };
-  for (size_t o = 0; o < optionCount; ++o) {
-    auto [first, last] = range(o);
-    cursors[o].at = first;
-    cursors[o].last = last;
-    seek(o, cursors[o]);
-  }
-  next.reserve(parents.size * optionCount);
-  State *out = next.states.get();
-  size_t n = 0;
-  while (true) {
-    // The least (kept, cost); the first option among equals.
-    size_t pick = 0;
-    for (size_t o = 1; o < optionCount; ++o) {
-      const Cursor &a = cursors[o], &b = cursors[pick];
-      if (a.kept < b.kept || (a.kept == b.kept && a.cost < b.cost))
-        pick = o;
-    }
-    Cursor &cursor = cursors[pick];
-    if (cursor.kept == kEnd)
-      break;
-    if (cursor.cost < best) {
-      best = cursor.cost;
-      out[n++] = State{cursor.kept, cursor.cost, code.encode(cursor.at, pick)};
-    }
-    ++cursor.at;
-    seek(pick, cursor);
-  }
-  next.size = n;
-}
+/// Below this many table entries (states times segments) solveMinTime
+/// makes its incumbent and its prefix tables one after the other.
+constexpr size_t kParallelTables = size_t(1) << 20;
 
 /// The frontier after a walk, and the links to read its choices back.
 struct Walk {
@@ -168,14 +60,17 @@ void keepTrail(Walk &walk) {
 /// `*abandonedBound` (if given) to the least objective plus bound over the
 /// states it held: every plan that beats the cutoff passes through one of
 /// them (or one that dominates it), so no plan costs less than that or the
-/// cutoff. An empty frontier means nothing beats the cutoff.
+/// cutoff. An empty frontier means nothing beats the cutoff. With
+/// `workers`, steps from frontiers of `parallelFrom` states or more are
+/// split across them (stepFrontier).
 template <typename ChildCost>
 std::optional<Walk>
 forwardProgram(const std::vector<Segment> &segments, size_t end,
                int64_t limit, ChildCost childCost, int64_t unit,
                const std::vector<std::vector<float>> &suffix,
                double boundScale, double cutoff, size_t maxStates,
-               size_t *total, double *abandonedBound = nullptr) {
+               size_t *total, double *abandonedBound = nullptr,
+               Workers *workers = nullptr, size_t parallelFrom = 0) {
   LinkCode code(segments);
   size_t states = suffix.empty() ? 0 : suffix[0].size();
   // kept / unit, rounded down or one less at a boundary: the bound grows
@@ -192,6 +87,8 @@ forwardProgram(const std::vector<Segment> &segments, size_t end,
   Walk walk;
   walk.trail.reserve(end);
   Frontier &current = walk.last, next;
+  std::vector<Frontier> pieces; // stepFrontier's slices
+  std::unique_ptr<uint32_t[]> links;
   current.reserve(1);
   current.states[0] = State{0, 0, 0};
   current.size = 1;
@@ -221,7 +118,7 @@ forwardProgram(const std::vector<Segment> &segments, size_t end,
         [&](int64_t kept, double cost) {
           return cost + restAfter(bound, kept) < cutoff;
         },
-        next);
+        next, workers, parallelFrom, &pieces, &links);
     std::swap(current, next);
     *total += current.size;
     if (current.size == 0)
@@ -236,7 +133,7 @@ forwardProgram(const std::vector<Segment> &segments, size_t end,
       }
       return std::nullopt;
     }
-    keepTrail(walk);
+    walk.trail.push_back(std::move(links));
   }
   return walk;
 }
@@ -580,6 +477,16 @@ suffixBounds(const std::vector<Segment> &segments, size_t end,
 Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
                                       int64_t limit, size_t maxStates,
                                       size_t reverseStates) {
+  SearchOptions search;
+  search.maxStates = maxStates;
+  search.reverseStates = reverseStates;
+  return solveMinTime(segments, limit, search);
+}
+
+Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
+                                      int64_t limit,
+                                      const SearchOptions &search) {
+  size_t maxStates = search.maxStates;
   if (limit < 0)
     return Solution{};
   // No step holds 2^61 bytes; the cap keeps sums of needs from overflowing.
@@ -604,7 +511,24 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
     mostKept += most;
   }
   int64_t unit = std::max<int64_t>(1, (mostKept + kStates - 1) / kStates);
-  Solution incumbent = solveRounded(segments, limit, unit, 0);
+  size_t states = static_cast<size_t>(std::min(limit, mostKept) / unit) + 1;
+  Workers workers(search.threads);
+  // The incumbent and the prefix tables (for step 2) do not depend on each
+  // other: where they are large, they are made side by side.
+  Solution incumbent;
+  std::vector<std::vector<float>> prefix;
+  auto tables = [&](unsigned t) {
+    if (t == 0)
+      incumbent = solveRounded(segments, limit, unit, 0);
+    else if (t == 1)
+      prefix = prefixBounds(segments, limit, unit, states);
+  };
+  if (workers.size() > 1 && states * segments.size() >= kParallelTables) {
+    workers.run(tables);
+  } else {
+    tables(0);
+    tables(1);
+  }
   if (!incumbent.feasible) {
     incumbent = solveMinPeak(segments);
     if (incumbent.peak > limit)
@@ -619,11 +543,9 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
   size_t begin = 0, total = 0;
   // Sums of n floats carry at most n roundings of 2^-24 each.
   double boundScale = 1 - static_cast<double>(segments.size() + 1) * 0x1p-23;
-  size_t states = static_cast<size_t>(std::min(limit, mostKept) / unit) + 1;
-  Walk back = reverseProgram(segments, limit, unit,
-                             prefixBounds(segments, limit, unit, states),
-                             boundScale, cutoff, reverseStates,
-                             maxStates / 2, &total, &begin);
+  Walk back = reverseProgram(segments, limit, unit, prefix, boundScale,
+                             cutoff, search.reverseStates, maxStates / 2,
+                             &total, &begin);
 
   // 3. Branch and bound over the exact Pareto frontier of (bytes kept,
   //    time) of the segments before: a partial plan whose time plus the
@@ -639,7 +561,8 @@ Solution densenet::plan::solveMinTime(const std::vector<Segment> &segments,
       [](const State &parent, const SegmentOption &option) {
         return parent.cost + option.seconds;
       },
-      unit, suffix, boundScale, cutoff, maxStates, &total, &frontierBound);
+      unit, suffix, boundScale, cutoff, maxStates, &total, &frontierBound,
+      &workers, search.parallelFrom);
 
   Solution best = incumbent;
   if (!front) {

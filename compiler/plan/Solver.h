@@ -96,12 +96,28 @@ constexpr size_t kProofSearchStates = size_t(1) << 26;
 /// solve's time, 2^16 and 2^18 were no faster.
 constexpr size_t kReverseStates = size_t(1) << 14;
 
+/// How solveMinTime searches.
+struct SearchOptions {
+  /// Partial plans it may keep before settling (kDefaultSearchStates).
+  size_t maxStates = kDefaultSearchStates;
+  /// Moves the walks' meeting point (see kReverseStates; 0: forward only).
+  size_t reverseStates = kReverseStates;
+  /// Threads for the search's largest steps (0: one per core). The result
+  /// is the same for every count.
+  unsigned threads = 0;
+  /// Steps from frontiers of at least this many partial plans are split
+  /// across the threads; smaller ones cost more to split than they save.
+  size_t parallelFrom = size_t(1) << 13;
+};
+
 /// The choice with the least recompute time whose peak is at most `limit`
 /// (among equal times, not necessarily the one with the smaller peak);
 /// infeasible when none fits. Proven optimal
 /// (lowerBoundSeconds == seconds) unless the search outgrew `maxStates`.
 /// `reverseStates` moves the walks' meeting point (tests use small values,
 /// 0 for a forward walk only).
+Solution solveMinTime(const std::vector<Segment> &segments, int64_t limit,
+                      const SearchOptions &search);
 Solution solveMinTime(const std::vector<Segment> &segments, int64_t limit,
                       size_t maxStates = kDefaultSearchStates,
                       size_t reverseStates = kReverseStates);

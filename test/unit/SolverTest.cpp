@@ -189,6 +189,50 @@ TEST(Solver, WalksAgreeWhereverTheyMeet) {
   }
 }
 
+TEST(Solver, ThreadsFindTheSamePlan) {
+  // Large steps are split across threads by the children's kept bytes; the
+  // slices must join into exactly the one-thread frontier, so every plan,
+  // time and bound is the same, whether the search proves or settles.
+  std::mt19937_64 random(11);
+  for (int instance = 0; instance < 2; ++instance) {
+    std::vector<Segment> segments =
+        instance % 2 ? correlatedSegments(random, 24 + instance)
+                     : randomSegments(random, 24 + instance, int64_t(1) << 40);
+    std::vector<int> keepAll(segments.size(), 0);
+    int64_t most = predictPeak(segments, keepAll);
+    int64_t least = solveMinPeak(segments).peak;
+    for (int step = 0; step <= 3; ++step) {
+      int64_t limit = least + (most - least) * step / 3;
+      for (size_t maxStates : {size_t(300), kDefaultSearchStates})
+        for (size_t reverseStates : {size_t(0), kReverseStates}) {
+          SearchOptions one;
+          one.maxStates = maxStates;
+          one.reverseStates = reverseStates;
+          one.threads = 1;
+          Solution alone = solveMinTime(segments, limit, one);
+          for (unsigned threads : {2u, 5u})
+            for (size_t parallelFrom : {size_t(1), size_t(16)}) {
+              SearchOptions many = one;
+              many.threads = threads;
+              many.parallelFrom = parallelFrom;
+              Solution split = solveMinTime(segments, limit, many);
+              SCOPED_TRACE("instance " + std::to_string(instance) +
+                           " limit " + std::to_string(limit) + " states " +
+                           std::to_string(maxStates) + " reverse " +
+                           std::to_string(reverseStates) + " threads " +
+                           std::to_string(threads) + " from " +
+                           std::to_string(parallelFrom));
+              ASSERT_EQ(split.feasible, alone.feasible);
+              EXPECT_EQ(split.choice, alone.choice);
+              EXPECT_EQ(split.peak, alone.peak);
+              EXPECT_EQ(split.seconds, alone.seconds);
+              EXPECT_EQ(split.lowerBoundSeconds, alone.lowerBoundSeconds);
+            }
+        }
+    }
+  }
+}
+
 TEST(Solver, WhatTheLastSegmentKeepsNoOnePays) {
   // The last segment keeps more than its peak and more than the bound
   // tables hold; that must not bound it out, whichever way the walks meet.

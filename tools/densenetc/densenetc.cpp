@@ -68,6 +68,13 @@ static cl::opt<std::string> dtype("dtype",
                                   cl::desc("Activation dtype: f32, bf16, f16"),
                                   cl::value_desc("type"), cl::cat(category));
 
+static cl::opt<bool> timing(
+    "timing",
+    cl::desc("Print how long each phase took (MLIR's timing report: the "
+             "passes, the planner's solves, realizations and layouts) to "
+             "stderr"),
+    cl::cat(category));
+
 static cl::OptionCategory planCategory("memory planning options");
 static cl::opt<std::string> memBudget(
     "mem-budget",
@@ -112,6 +119,14 @@ static cl::opt<bool> proveOptimal(
              "plan within a proven bound. Every preset's plans are proven "
              "within 16M; deeper models may need this"),
     cl::cat(planCategory));
+
+static cl::opt<unsigned> jobs(
+    "j",
+    cl::desc("Threads the planner may use (solver and layout; default 0: one "
+             "per core). The plan is the same for every count"),
+    cl::value_desc("N"), cl::init(0), cl::Prefix, cl::cat(planCategory));
+static cl::alias jobsLong("jobs", cl::desc("Alias for -j"), cl::aliasopt(jobs),
+                          cl::cat(planCategory));
 
 static cl::OptionCategory sgdCategory(
     "training step options (torch.optim.SGD's meaning; used by the training "
@@ -204,5 +219,7 @@ int main(int argc, char **argv) {
   options.proveOptimal = proveOptimal;
   options.trace = given<std::string>(trace);
   options.memoryPlot = given<std::string>(memoryPlot);
+  options.timing = timing;
+  options.threads = jobs;
   return densenet::runDensenetc(options, errs());
 }
