@@ -395,9 +395,11 @@ private:
   /// buckets of a data-parallel plan, unless `buckets` is false (profiling
   /// measures segments of the step without them).
   /// Without `layout`, the buffers get no offsets and no arena size.
+  /// With `keep`, the clone is kept there.
   llvm::Expected<Realized> realizeOnClone(const std::vector<int> &choice,
                                           bool inPlace, bool buckets = true,
-                                          bool layout = true);
+                                          bool layout = true,
+                                          OwningOpRef<ModuleOp> *keep = nullptr);
   llvm::Expected<Realized>
   realizeInPlace(ModuleOp target, const std::vector<int> &choice, bool inPlace,
                  bool verify, bool buckets = true, bool layout = true);
@@ -510,12 +512,16 @@ llvm::Expected<Realized> Planner::realizeInPlace(ModuleOp target,
 
 llvm::Expected<Realized> Planner::realizeOnClone(const std::vector<int> &choice,
                                                  bool inPlace, bool buckets,
-                                                 bool layout) {
+                                                 bool layout,
+                                                 OwningOpRef<ModuleOp> *keep) {
   TimingScope cloning = timing->nest("clone");
   OwningOpRef<ModuleOp> clone(module.clone());
   cloning.stop();
-  return realizeInPlace(*clone, choice, inPlace, /*verify=*/false, buckets,
-                        layout);
+  llvm::Expected<Realized> realized = realizeInPlace(
+      *clone, choice, inPlace, /*verify=*/false, buckets, layout);
+  if (keep)
+    *keep = std::move(clone);
+  return realized;
 }
 
 llvm::Expected<int64_t> Planner::minimumBudget() {
@@ -574,6 +580,9 @@ llvm::Expected<MemoryPlan> Planner::plan() {
   bool inPlace = options.policy != Policy::None;
   std::optional<double> lowerBound;
   std::optional<int64_t> solverLimit;
+  // The trial that became the plan, realized on its clone: the plan is
+  // moved in from there instead of being realized again.
+  std::optional<std::pair<OwningOpRef<ModuleOp>, Realized>> accepted;
   if (options.policy == Policy::Optimal && !budget)
     lowerBound = 0.0; // nothing needs recomputing
   if (options.policy == Policy::Optimal && budget) {
@@ -609,10 +618,13 @@ llvm::Expected<MemoryPlan> Planner::plan() {
         // Lower limits only cost more; the least-peak plan is the floor.
         if (!solution.feasible || solution.seconds >= smallestSeconds)
           break;
-        llvm::Expected<Realized> trial = realizeOnClone(solution.choice, true);
+        OwningOpRef<ModuleOp> trialModule;
+        llvm::Expected<Realized> trial =
+            realizeOnClone(solution.choice, true, true, true, &trialModule);
         if (!trial)
           return trial.takeError();
         if (trial->arenaBytes + reserve <= *budget) {
+          accepted.emplace(std::move(trialModule), std::move(*trial));
           choice = solution.choice;
           lowerBound = solution.lowerBoundSeconds;
           solverLimit = limit;
@@ -647,6 +659,7 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       if (!trial)
         return trial.takeError();
       if (trial->arenaBytes + reserve <= *budget) {
+        accepted.reset();
         choice = candidate;
         lowerBound.reset();
         solverLimit.reset();
@@ -666,28 +679,41 @@ llvm::Expected<MemoryPlan> Planner::plan() {
   }
 
   Timed timed(*this, "realize the plan");
-  llvm::Expected<Realized> realized =
-      realizeInPlace(module, choice, inPlace, /*verify=*/true);
-  if (!realized)
-    return realized.takeError();
+  Realized realized;
+  if (accepted) {
+    module.getBodyRegion().takeBody(accepted->first->getBodyRegion());
+    PassManager pm(module.getContext());
+    pm.enableTiming(*timing);
+    pm.addPass(createTgVerifyTrainingStep());
+    if (failed(pm.run(module)))
+      return makeError("internal error: the plan's training step does not "
+                       "verify");
+    realized = std::move(accepted->second);
+  } else {
+    llvm::Expected<Realized> fresh =
+        realizeInPlace(module, choice, inPlace, /*verify=*/true);
+    if (!fresh)
+      return fresh.takeError();
+    realized = std::move(*fresh);
+  }
   // The solver's model has no buckets; without them it is exact.
   if (inPlace && !options.hasBuckets()) {
     int64_t predicted = predictPeak(segments, choice);
-    if (predicted != realized->liveness.peakBytes)
+    if (predicted != realized.liveness.peakBytes)
       return makeError("internal error: the solver predicted a peak of " +
                        llvm::Twine(predicted) + " bytes, the schedule has " +
-                       llvm::Twine(realized->liveness.peakBytes));
+                       llvm::Twine(realized.liveness.peakBytes));
   }
-  if (budget && realized->arenaBytes + reserve > *budget)
+  if (budget && realized.arenaBytes + reserve > *budget)
     return llvm::make_error<InfeasibleBudgetError>(*budget, *minBudget);
 
   MemoryPlan plan;
   plan.policy = options.policy;
-  plan.schedule = std::move(realized->schedule);
-  plan.liveness = std::move(realized->liveness);
+  plan.schedule = std::move(realized.schedule);
+  plan.liveness = std::move(realized.liveness);
   plan.segments = segments;
   plan.choice = choice;
-  plan.arenaBytes = realized->arenaBytes;
+  plan.arenaBytes = realized.arenaBytes;
   plan.reserveBytes = reserve;
   plan.predictedPeakBytes = plan.liveness.peakBytes + reserve;
   plan.minBudgetBytes = *minBudget;
