@@ -5,11 +5,13 @@
 
 For each model: `densenetc --emit segments` (the solver's input), then
 `densenet-solver-bench`, which solves at evenly spaced limits from the
-smallest peak to keep-everything, every solve run to a proof, twice in a
-row per limit: the forward walk alone (the solver before the backward walk)
-and the walks from both ends. Writes results/solver.csv and
-results/summary.md: worst and mean solve time per model and their ratio,
-and whether both walks found the same optimum at every limit.
+smallest peak to keep-everything, every solve run to a proof, three times
+in a row per limit: the forward walk alone (the solver before the backward
+walk) and the walks from both ends, on one thread, and both ends with the
+large steps split across every core (the default). Writes results/solver.csv
+and results/summary.md: worst and mean solve time per model and their
+ratios, whether the walks found the same optimum at every limit, and
+whether the threads found exactly the one-thread plan.
 """
 
 import argparse
@@ -27,6 +29,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 MODELS = ["densenet121", "densenet169", "densenet201", "densenet264",
           "densenet-bc-190", "densenet-bc-250"]
 BATCH, TARGET = 64, "cuda"
+VARIANTS = ["forward", "both_ends", "both_ends_threads"]
 
 
 def main():
@@ -52,25 +55,30 @@ def main():
                                  capture_output=True, text=True).stdout
             runs = [json.loads(line) for line in out.splitlines() if line.strip()]
             for r in runs:
-                rows.append({"model": model, "segments": count,
-                             "limit_bytes": r["limit_bytes"],
-                             "forward_seconds": r["forward"]["solve_seconds"],
-                             "both_ends_seconds": r["both_ends"]["solve_seconds"],
-                             "forward_recompute_seconds": r["forward"]["recompute_seconds"],
-                             "both_ends_recompute_seconds": r["both_ends"]["recompute_seconds"],
-                             "forward_proven": r["forward"]["proven"],
-                             "both_ends_proven": r["both_ends"]["proven"]})
-            f = [r["forward"]["solve_seconds"] for r in runs]
-            b = [r["both_ends"]["solve_seconds"] for r in runs]
+                row = {"model": model, "segments": count,
+                       "limit_bytes": r["limit_bytes"]}
+                for v in VARIANTS:
+                    row[v + "_seconds"] = r[v]["solve_seconds"]
+                    row[v + "_recompute_seconds"] = r[v]["recompute_seconds"]
+                    row[v + "_proven"] = r[v]["proven"]
+                rows.append(row)
+            times = {v: [r[v]["solve_seconds"] for r in runs] for v in VARIANTS}
+            # The walks may pick different plans of equal time; the threads
+            # must find exactly the one-thread plan.
             same = all(abs(r["forward"]["recompute_seconds"] -
                            r["both_ends"]["recompute_seconds"]) <= 1e-12 *
                        max(1.0, r["forward"]["recompute_seconds"]) for r in runs)
-            proven = all(r["forward"]["proven"] and r["both_ends"]["proven"] for r in runs)
-            summary.append((model, count, max(f), max(b), sum(f) / len(f),
-                            sum(b) / len(b), same, proven))
-            print("%-16s worst %.3f -> %.3f s, mean %.3f -> %.3f s, same optimum %s, "
-                  "all proven %s" % (model, max(f), max(b), sum(f) / len(f),
-                                     sum(b) / len(b), same, proven), flush=True)
+            identical = all(r["both_ends"]["choice"] == r["both_ends_threads"]["choice"]
+                            and r["both_ends"]["recompute_seconds"] ==
+                            r["both_ends_threads"]["recompute_seconds"] for r in runs)
+            proven = all(r[v]["proven"] for r in runs for v in VARIANTS)
+            summary.append((model, count, times, same, identical, proven))
+            print("%-16s worst %.3f / %.3f / %.3f s, mean %.3f / %.3f / %.3f s "
+                  "(forward / both ends / both ends on %d threads), same optimum "
+                  "%s, threads identical %s, all proven %s" % (
+                      model, *(max(times[v]) for v in VARIANTS),
+                      *(sum(times[v]) / len(runs) for v in VARIANTS),
+                      os.cpu_count(), same, identical, proven), flush=True)
     results = os.path.join(HERE, "results")
     os.makedirs(results, exist_ok=True)
     with open(os.path.join(results, "solver.csv"), "w", newline="") as f:
@@ -80,25 +88,35 @@ def main():
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     with open(os.path.join(results, "summary.md"), "w") as f:
-        f.write("# Solver: forward walk alone vs walks from both ends\n\n")
+        f.write("# Solver: forward walk, walks from both ends, and threads\n\n")
         f.write("Generated by `python3 bench/solver/run.py` on %s (commit %s) on %s, "
                 "%d CPUs. Batch %d, target `%s`, %d limits per model from the "
                 "smallest peak to keep-everything, every solve run to a proof "
-                "(`kProofSearchStates`), the two walks one after the other at each "
-                "limit. Times are wall time of one solve on this machine.\n\n" % (
+                "(`kProofSearchStates`), three solves one after the other at each "
+                "limit: the forward walk alone on one thread, the walks from both "
+                "ends on one thread, and both ends with the large steps split "
+                "across all %d CPUs (the default). Times are wall time of one "
+                "solve on this machine.\n\n" % (
                     datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), commit,
-                    platform.machine(), os.cpu_count(), BATCH, TARGET, args.limits))
-        f.write("| model | segments | worst, forward | worst, both ends | ratio | "
-                "mean, forward | mean, both ends | ratio | same optimum | all proven |\n")
-        f.write("|---|---|---|---|---|---|---|---|---|---|\n")
-        for (m, n, fw, bw, fm, bm, same, proven) in summary:
-            f.write("| %s | %d | %.3f s | %.3f s | %.1fx | %.3f s | %.3f s | %.1fx | %s | %s |\n" % (
-                m, n, fw, bw, fw / bw, fm, bm, fm / bm, "yes" if same else "NO",
-                "yes" if proven else "no"))
+                    platform.machine(), os.cpu_count(), BATCH, TARGET, args.limits,
+                    os.cpu_count()))
+        f.write("| model | segments | worst: forward | both ends | both ends, threads | "
+                "threads / one | mean: forward | both ends | both ends, threads | "
+                "threads / one | same optimum | threads identical | all proven |\n")
+        f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        for (m, n, times, same, identical, proven) in summary:
+            worst = [max(times[v]) for v in VARIANTS]
+            mean = [sum(times[v]) / len(times[v]) for v in VARIANTS]
+            f.write("| %s | %d | %.3f s | %.3f s | %.3f s | %.2f | %.3f s | %.3f s | "
+                    "%.3f s | %.2f | %s | %s | %s |\n" % (
+                        m, n, *worst, worst[2] / worst[1], *mean, mean[2] / mean[1],
+                        "yes" if same else "NO", "yes" if identical else "NO",
+                        "yes" if proven else "no"))
     print("wrote bench/solver/results/summary.md and solver.csv")
-    if not all(s[6] for s in summary):
+    if not all(s[3] for s in summary):
         sys.exit("the walks disagree on an optimum")
-
+    if not all(s[4] for s in summary):
+        sys.exit("the threads changed a plan")
 
 if __name__ == "__main__":
     main()

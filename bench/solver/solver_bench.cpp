@@ -19,6 +19,14 @@
 
 using namespace densenet::plan;
 
+/// A plan's options as digits, one per segment (for comparing plans).
+static std::string choiceText(const std::vector<int> &choice) {
+  std::string text;
+  for (int option : choice)
+    text += static_cast<char>('0' + option);
+  return text;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || argc > 3) {
     std::fprintf(stderr, "usage: densenet-solver-bench SEGMENTS.json [LIMITS]\n"
@@ -76,17 +84,28 @@ int main(int argc, char **argv) {
   for (int i = 0; i < limits; ++i) {
     int64_t limit = least + (most - least) * i / (limits - 1);
     nlohmann::ordered_json row = {{"limit_bytes", limit}};
-    for (auto [name, reverseStates] :
-         {std::pair<const char *, size_t>("forward", 0),
-          std::pair<const char *, size_t>("both_ends", kReverseStates)}) {
+    // The forward walk alone and the walks from both ends on one thread,
+    // then both ends with the large steps split across every core.
+    struct Variant {
+      const char *name;
+      size_t reverseStates;
+      unsigned threads;
+    };
+    for (Variant variant : {Variant{"forward", 0, 1},
+                            Variant{"both_ends", kReverseStates, 1},
+                            Variant{"both_ends_threads", kReverseStates, 0}}) {
+      SearchOptions search;
+      search.maxStates = kProofSearchStates;
+      search.reverseStates = variant.reverseStates;
+      search.threads = variant.threads;
       auto start = std::chrono::steady_clock::now();
-      Solution solution =
-          solveMinTime(segments, limit, kProofSearchStates, reverseStates);
+      Solution solution = solveMinTime(segments, limit, search);
       double seconds = std::chrono::duration<double>(
                            std::chrono::steady_clock::now() - start)
                            .count();
-      row[name] = {{"solve_seconds", seconds},
+      row[variant.name] = {{"solve_seconds", seconds},
                    {"recompute_seconds", solution.seconds},
+                   {"choice", choiceText(solution.choice)},
                    {"proven", solution.feasible &&
                                   solution.lowerBoundSeconds >= solution.seconds}};
     }
