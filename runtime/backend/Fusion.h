@@ -41,10 +41,17 @@ struct ReluNormGradFusion {
 struct Fusions {
   std::vector<NormReluFusion> forward;
   std::vector<ReluNormGradFusion> backward;
+  /// Pairs left apart because the second step writes bytes the pair still
+  /// reads (see findFusions).
+  int refused = 0;
 };
 
 /// The fusable pairs of `plan`, in step order. A step is in at most one
-/// pair.
+/// pair. The plan's lifetimes are per step, so a buffer the first step
+/// reads last may share arena bytes with one the second step writes: two
+/// kernels one after the other are fine with that, one fused kernel is not.
+/// Such a pair stays apart unless the shared bytes are the same elements
+/// in the same layout (which a fused kernel reads before it writes them).
 Fusions findFusions(const Plan &plan);
 
 } // namespace densenet::runtime

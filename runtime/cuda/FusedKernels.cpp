@@ -39,13 +39,16 @@ __device__ double dn_block_sum(double value) {
 )";
 
 /// Batch-norm statistics and apply, then ReLU on the normalized value in
-/// registers (Kernels.cu: batchNormForwardKernel, reluKernel).
+/// registers (Kernels.cu: batchNormForwardKernel, reluKernel). `rectified`
+/// may be `input` itself, element for element (findFusions allows no other
+/// overlap): each thread reads an element before it writes it, so those two
+/// are not __restrict__.
 constexpr const char *kNormRelu = R"(
 extern "C" __global__ void __launch_bounds__(DN_THREADS)
-%NAME%(const %MAP% *__restrict__ input, long long inputStride,
+%NAME%(const %MAP% *input, long long inputStride,
        const float *__restrict__ weight, const float *__restrict__ bias,
        %MAP% *__restrict__ normalized, long long normalizedStride,
-       %MAP% *__restrict__ rectified, long long rectifiedStride,
+       %MAP% *rectified, long long rectifiedStride,
        float *__restrict__ mean, float *__restrict__ variance,
        double epsilon) {
   constexpr long long kPlane = %PLANE%, kCount = %BATCH%LL * kPlane;
@@ -77,15 +80,17 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
 )";
 
 /// The ReLU's gradient computed where batch norm's backward reads it
-/// (Kernels.cu: reluBackwardKernel, batchNormBackwardKernel).
+/// (Kernels.cu: reluBackwardKernel, batchNormBackwardKernel). `inputGrad`
+/// may be `rectifiedGrad`, `rectified` or `input`, element for element, as
+/// above: those four are not __restrict__.
 constexpr const char *kReluNormGrad = R"(
 extern "C" __global__ void __launch_bounds__(DN_THREADS)
-%NAME%(const %MAP% *__restrict__ rectifiedGrad, long long rectifiedGradStride,
-       const %MAP% *__restrict__ rectified, long long rectifiedStride,
-       const %MAP% *__restrict__ input, long long inputStride,
+%NAME%(const %MAP% *rectifiedGrad, long long rectifiedGradStride,
+       const %MAP% *rectified, long long rectifiedStride,
+       const %MAP% *input, long long inputStride,
        const float *__restrict__ weight, const float *__restrict__ mean,
        const float *__restrict__ variance,
-       %MAP% *__restrict__ inputGrad, long long inputGradStride,
+       %MAP% *inputGrad, long long inputGradStride,
        float *__restrict__ weightGrad, float *__restrict__ biasGrad,
        %MAP% *__restrict__ normalizedGrad, long long normalizedGradStride,
        double epsilon) {

@@ -105,4 +105,79 @@ TEST(Fusion, AStepJoinsOnePairAtMost) {
   EXPECT_EQ(fusions.forward[0].relu, 1);
 }
 
+/// denseLayer() with every buffer a [2, 4, 3, 3] f32 map (288 bytes) at its
+/// own place in the arena, 512 bytes apart.
+PlanBuilder laidOutDenseLayer() {
+  PlanBuilder b = denseLayer();
+  for (Buffer &buffer : b.plan.buffers) {
+    buffer.shape = {2, 4, 3, 3};
+    buffer.bytes = 288;
+    buffer.offset = 512 * buffer.id;
+  }
+  return b;
+}
+
+TEST(Fusion, RefusesPairsWhoseResultsOverwriteWhatTheyRead) {
+  // The per-step lifetimes let the norm gradient's weight gradient (written
+  // by the second step) sit inside dr (last read by the first): one fused
+  // kernel would overwrite dr while other threads still read it.
+  PlanBuilder b = laidOutDenseLayer();
+  b.plan.buffers[10].bytes = 16;
+  b.plan.buffers[10].shape = {4};
+  b.plan.buffers[10].offset = b.plan.buffers[7].offset + 256;
+  Fusions fusions = findFusions(b.plan);
+  EXPECT_EQ(fusions.forward.size(), 1u);
+  EXPECT_TRUE(fusions.backward.empty());
+  EXPECT_EQ(fusions.refused, 1);
+
+  // The same for the forward pair: the ReLU's output over part of x.
+  PlanBuilder f = laidOutDenseLayer();
+  f.plan.buffers[6].offset = f.plan.buffers[0].offset + 64;
+  fusions = findFusions(f.plan);
+  EXPECT_TRUE(fusions.forward.empty());
+  EXPECT_EQ(fusions.backward.size(), 1u);
+  EXPECT_EQ(fusions.refused, 1);
+}
+
+TEST(Fusion, FusesResultsOnTheSameElementsAsAnOperand) {
+  // dx exactly where r was, in the same layout: each element is read before
+  // the thread that owns it writes it.
+  PlanBuilder b = laidOutDenseLayer();
+  b.plan.buffers[9].offset = b.plan.buffers[6].offset;
+  Fusions fusions = findFusions(b.plan);
+  EXPECT_EQ(fusions.backward.size(), 1u);
+  EXPECT_EQ(fusions.refused, 0);
+
+  // The same bytes in another layout (or dtype) are not the same elements.
+  b.plan.buffers[9].shape = {2, 2, 6, 3};
+  EXPECT_TRUE(findFusions(b.plan).backward.empty());
+  b.plan.buffers[9].shape = {2, 4, 3, 3};
+  b.plan.buffers[9].dtype = DType::BF16;
+  EXPECT_TRUE(findFusions(b.plan).backward.empty());
+}
+
+TEST(Fusion, ChannelSlicesOfOneBufferOverlapOnlyWhereTheirChannelsDo) {
+  // x and dx as channel slices of one [2, 8, 3, 3] block buffer (13): x
+  // channels [0, 4), dx channels [4, 8): interleaved images, no shared
+  // element; then dx over channels [2, 6), which shares two.
+  PlanBuilder b = laidOutDenseLayer();
+  Buffer block;
+  block.id = 13;
+  block.shape = {2, 8, 3, 3};
+  block.bytes = 576;
+  block.offset = 512 * 13;
+  b.plan.buffers.push_back(block);
+  for (int id : {0, 9}) {
+    b.plan.buffers[id].viewOf = 13;
+    b.plan.buffers[id].channels = 4;
+  }
+  b.plan.buffers[9].channelOffset = 4;
+  Fusions fusions = findFusions(b.plan);
+  EXPECT_EQ(fusions.backward.size(), 1u);
+  b.plan.buffers[9].channelOffset = 2;
+  fusions = findFusions(b.plan);
+  EXPECT_TRUE(fusions.backward.empty());
+  EXPECT_EQ(fusions.refused, 1);
+}
+
 } // namespace
