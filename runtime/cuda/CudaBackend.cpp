@@ -45,6 +45,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <optional>
 
@@ -58,10 +59,13 @@ namespace {
 /// `limit` bytes of workspace. A candidate is an (algorithm, math type)
 /// pair: with tensor-op math allowed cuDNN lists both versions of an
 /// algorithm, each with its own workspace, so the chosen math type must be
-/// set on the descriptor too (as PyTorch does after cudnnGet*_v7).
-template <typename Performance, typename Query>
-bool chooseAlgorithm(Query query, size_t limit, int &algorithm,
-                     cudnnMathType_t &mathType) {
+/// set on the descriptor too (as PyTorch does after cudnnGet*_v7). The
+/// heuristics' `memory` is an estimate: `workspace(algorithm, mathType)`
+/// sets the math type and asks cuDNN for the exact size, which must fit too
+/// (as ONNX Runtime does).
+template <typename Performance, typename Query, typename Workspace>
+bool chooseAlgorithm(Query query, Workspace workspace, size_t limit,
+                     int &algorithm, cudnnMathType_t &mathType) {
   constexpr int kCandidates = 16;
   Performance results[kCandidates];
   int returned = 0;
@@ -69,7 +73,8 @@ bool chooseAlgorithm(Query query, size_t limit, int &algorithm,
   for (int k = 0; k < returned; ++k)
     if (results[k].status == CUDNN_STATUS_SUCCESS &&
         results[k].memory <= limit &&
-        results[k].determinism == CUDNN_DETERMINISTIC) {
+        results[k].determinism == CUDNN_DETERMINISTIC &&
+        workspace(results[k].algo, results[k].mathType) <= limit) {
       algorithm = static_cast<int>(results[k].algo);
       mathType = results[k].mathType;
       return true;
@@ -233,8 +238,12 @@ public:
     StepCounters values{context.seed, context.step};
     DENSENET_CHECK(cudaMemcpyAsync(counters, &values, sizeof values,
                                    cudaMemcpyHostToDevice, stream));
+    DENSENET_CHECK(cudaMemsetAsync(invalidLabel, 0, sizeof(int32_t), stream));
     if (graph) {
       DENSENET_CHECK(cudaGraphLaunch(graph, stream));
+    } else if (eager) {
+      for (auto &kernel : kernels)
+        kernel();
     } else {
       // The first step runs eagerly (and measures what it touches); the
       // same sequence is then captured once and replayed from step two on.
@@ -246,10 +255,10 @@ public:
       tracker.finish();
       capture();
     }
-    DENSENET_CHECK(cudaStreamSynchronize(stream));
     int32_t invalid = 0;
-    DENSENET_CHECK(cudaMemcpy(&invalid, invalidLabel, sizeof invalid,
-                              cudaMemcpyDeviceToHost));
+    DENSENET_CHECK(cudaMemcpyAsync(&invalid, invalidLabel, sizeof invalid,
+                                   cudaMemcpyDeviceToHost, stream));
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
     if (invalid)
       throw PlanError("a label of this batch is outside [0, classes)");
   }
@@ -281,8 +290,9 @@ public:
     if (!lossScale)
       return std::nullopt;
     DeviceLossScale state{};
-    DENSENET_CHECK(cudaMemcpy(&state, lossScale, sizeof state,
-                              cudaMemcpyDeviceToHost));
+    DENSENET_CHECK(cudaMemcpyAsync(&state, lossScale, sizeof state,
+                                   cudaMemcpyDeviceToHost, stream));
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
     return LossScaleStatus{state.scale, state.goodSteps, state.skipped};
   }
   void restoreLossScale(const LossScaleStatus &status) override {
@@ -290,8 +300,12 @@ public:
       return;
     DeviceLossScale state{float(status.scale), 0, status.goodSteps,
                           status.skipped};
-    DENSENET_CHECK(cudaMemcpy(lossScale, &state, sizeof state,
-                              cudaMemcpyHostToDevice));
+    // On the compute stream, and finished before `state` goes: a pageable
+    // cudaMemcpy on the legacy stream may return before its DMA lands, and
+    // the non-blocking compute stream would not wait for it.
+    DENSENET_CHECK(cudaMemcpyAsync(lossScale, &state, sizeof state,
+                                   cudaMemcpyHostToDevice, stream));
+    DENSENET_CHECK(cudaStreamSynchronize(stream));
   }
 
 private:
@@ -352,12 +366,26 @@ private:
                                  filter[0] * filter[1] * filter[2] * filter[3])));
     bool found = false;
     cudnnMathType_t mathType = CUDNN_DEFAULT_MATH;
+    // The candidate's math type on the descriptor (f32 plans keep FMA), for
+    // the exact workspace query.
+    auto setMath = [&](cudnnMathType_t candidate) {
+      if (storage != Storage::F32)
+        DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, candidate));
+    };
+    size_t size = 0;
     if (step.op == OpKind::Conv2d)
       found = chooseAlgorithm<cudnnConvolutionFwdAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
             return cudnnGetConvolutionForwardAlgorithm_v7(
                 cudnn, c.input, c.filter, c.convolution, c.output, requested,
                 returned, results);
+          },
+          [&](cudnnConvolutionFwdAlgo_t algo, cudnnMathType_t math) {
+            setMath(math);
+            DENSENET_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+                cudnn, c.input, c.filter, c.convolution, c.output, algo,
+                &size));
+            return size;
           },
           limit, c.algorithm, mathType);
     else if (step.op == OpKind::Conv2dGradInput)
@@ -367,6 +395,13 @@ private:
                 cudnn, c.filter, c.output, c.convolution, c.input, requested,
                 returned, results);
           },
+          [&](cudnnConvolutionBwdDataAlgo_t algo, cudnnMathType_t math) {
+            setMath(math);
+            DENSENET_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+                cudnn, c.filter, c.output, c.convolution, c.input, algo,
+                &size));
+            return size;
+          },
           limit, c.algorithm, mathType);
     else
       found = chooseAlgorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
@@ -374,6 +409,13 @@ private:
             return cudnnGetConvolutionBackwardFilterAlgorithm_v7(
                 cudnn, c.input, c.output, c.convolution, c.filter, requested,
                 returned, results);
+          },
+          [&](cudnnConvolutionBwdFilterAlgo_t algo, cudnnMathType_t math) {
+            setMath(math);
+            DENSENET_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                cudnn, c.input, c.output, c.convolution, c.filter, algo,
+                &size));
+            return size;
           },
           limit, c.algorithm, mathType);
     // f32 plans keep FMA math (CUDNN_DEFAULT_MATH would allow TF32 on
@@ -1019,15 +1061,49 @@ private:
   /// Captures the step's kernels as one CUDA graph. Host-side values that
   /// change per step (seed, step, learning rate, the batch) live in device
   /// memory the graph reads, so the same graph serves every step.
+  /// DENSENET_CUDA_GRAPH=0 runs every step's kernels one by one, without
+  /// capturing them as a graph.
+  static bool graphsEnabled() {
+    const char *setting = std::getenv("DENSENET_CUDA_GRAPH");
+    return !setting || std::string(setting) != "0";
+  }
+
+  /// Captures the step's kernels as one CUDA graph, replayed from then on.
+  /// Where capture fails (an operation a graph cannot hold), the steps go on
+  /// running one by one, slower but the same, and the reason goes to
+  /// stderr; the stream is left out of capture mode either way.
   void capture() {
+    if (!graphsEnabled()) {
+      eager = true;
+      return;
+    }
     cudaGraph_t captured = nullptr;
-    DENSENET_CHECK(
-        cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (auto &kernel : kernels)
-      kernel();
-    DENSENET_CHECK(cudaStreamEndCapture(stream, &captured));
-    DENSENET_CHECK(cudaGraphInstantiate(&graph, captured, 0));
-    DENSENET_CHECK(cudaGraphDestroy(captured));
+    try {
+      DENSENET_CHECK(
+          cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      try {
+        for (auto &kernel : kernels)
+          kernel();
+      } catch (...) {
+        cudaStreamEndCapture(stream, &captured);
+        if (captured)
+          cudaGraphDestroy(captured);
+        captured = nullptr;
+        throw;
+      }
+      DENSENET_CHECK(cudaStreamEndCapture(stream, &captured));
+      DENSENET_CHECK(cudaGraphInstantiate(&graph, captured, 0));
+      DENSENET_CHECK(cudaGraphDestroy(captured));
+    } catch (const PlanError &error) {
+      if (captured)
+        cudaGraphDestroy(captured);
+      cudaGetLastError(); // the capture's error is reported here, not later
+      graph = nullptr;
+      eager = true;
+      std::cerr << "densenet-run: warning: capturing the training step as a "
+                   "CUDA graph failed ("
+                << error.what() << "); its kernels run one by one instead\n";
+    }
   }
 
   const Plan &plan;
@@ -1048,6 +1124,7 @@ private:
   std::map<int, int> runOfStep; // step -> its run
   SgdSpan *updateSpans = nullptr;
   cudaGraphExec_t graph = nullptr;
+  bool eager = false; // no graph: every step runs its kernels one by one
   std::vector<Convolution> convolutions;
   std::vector<std::function<void()>> kernels, inference;
   std::vector<std::vector<int>> touched; // root buffers of each step

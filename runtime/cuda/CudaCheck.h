@@ -57,4 +57,10 @@ void check(Status status, const char *call, const char *file, int line) {
 #define DENSENET_CHECK(call)                                                   \
   ::densenet::runtime::cuda::check((call), #call, __FILE__, __LINE__)
 
+/// After every kernel launch: a launch that cannot run (a bad configuration,
+/// too few resources) is reported only by cudaGetLastError, and would
+/// otherwise show as a later call's failure, or as a graph capture
+/// invalidated with no hint of the kernel.
+#define DENSENET_LAUNCHED() DENSENET_CHECK(cudaGetLastError())
+
 #endif // DENSENET_RUNTIME_CUDA_CUDACHECK_H

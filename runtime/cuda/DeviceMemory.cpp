@@ -38,14 +38,17 @@ using InitFn = NvmlReturn (*)();
 using ByBusIdFn = NvmlReturn (*)(const char *, NvmlDevice *);
 using ProcessesFn = NvmlReturn (*)(NvmlDevice, unsigned int *, void *);
 
+/// The process records hold `count` entries, in a buffer with room for
+/// twice as many: some drivers' _v3 entries are longer than the documented
+/// struct (an extra 8-byte field), and must not write past the end.
 template <typename Info>
 int64_t ownBytes(ProcessesFn get, NvmlDevice device) {
   unsigned int count = 64;
-  std::vector<Info> infos(count);
+  std::vector<Info> infos(2 * count);
   NvmlReturn status = get(device, &count, infos.data());
   if (status == 7) { // more processes than room: ask again with enough
-    infos.resize(count + 8);
-    count = static_cast<unsigned int>(infos.size());
+    count += 8;
+    infos.assign(2 * size_t(count), Info{});
     status = get(device, &count, infos.data());
   }
   if (status != 0)
@@ -77,9 +80,11 @@ DeviceMemory::DeviceMemory(int device) : device(device) {
     handle = nullptr;
     return;
   }
+  // _v2 first: its records are the documented 24 bytes everywhere, where
+  // some drivers' _v3 (535.x) write longer ones, which this would misread.
   for (auto [name, version] :
-       {std::pair{"nvmlDeviceGetComputeRunningProcesses_v3", 3},
-        std::pair{"nvmlDeviceGetComputeRunningProcesses_v2", 2},
+       {std::pair{"nvmlDeviceGetComputeRunningProcesses_v2", 2},
+        std::pair{"nvmlDeviceGetComputeRunningProcesses_v3", 3},
         std::pair{"nvmlDeviceGetComputeRunningProcesses", 1}})
     if ((getProcesses = dlsym(library, name))) {
       processesVersion = version;

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/cuda/Kernels.h"
+#include "runtime/cuda/CudaCheck.h"
 
 #include "runtime/backend/LossScale.h"
 #include "runtime/backend/Philox.h"
@@ -591,6 +592,7 @@ void cuda::batchNormForward(const DeviceMap &input, const float *weight,
     batchNormForwardKernel<<<int(input.c), kThreads, 0, stream>>>(
         typed<T>(input), weight, bias, typed<T>(output), mean, variance,
         epsilon);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -605,6 +607,7 @@ void cuda::batchNormInference(const DeviceMap &input, const float *weight,
                                stream>>>(typed<T>(input), weight, bias,
                                          typed<T>(output), runningMean,
                                          runningVariance, epsilon);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -619,6 +622,7 @@ void cuda::batchNormBackward(const DeviceMap &outputGrad,
     batchNormBackwardKernel<<<int(input.c), kThreads, 0, stream>>>(
         typed<T>(outputGrad), typed<T>(input), weight, mean, variance,
         typed<T>(inputGrad), weightGrad, biasGrad, epsilon);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -629,6 +633,7 @@ void cuda::runningStatsUpdate(float *runningMean, float *runningVariance,
   runningStatsKernel<<<blocksFor(channels), kThreads, 0, stream>>>(
       runningMean, runningVariance, mean, variance, channels, momentum,
       double(samples) / double(samples - 1));
+  DENSENET_LAUNCHED();
 }
 
 void cuda::relu(const DeviceMap &input, const DeviceMap &output,
@@ -637,6 +642,7 @@ void cuda::relu(const DeviceMap &input, const DeviceMap &output,
     using T = decltype(type);
     reluKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
         typed<T>(input), typed<T>(output));
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -646,6 +652,7 @@ void cuda::reluBackward(const DeviceMap &outputGrad, const DeviceMap &output,
     using T = decltype(type);
     reluBackwardKernel<<<blocksFor(elements(output)), kThreads, 0, stream>>>(
         typed<T>(outputGrad), typed<T>(output), typed<T>(inputGrad));
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -655,6 +662,7 @@ void cuda::copyChannels(const DeviceMap &input, const DeviceMap &output,
     using T = decltype(type);
     copyChannelsKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
         typed<T>(input), typed<T>(output), channelOffset);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -664,6 +672,7 @@ void cuda::accumulate(const DeviceMap &value, const DeviceMap &buffer,
     using T = decltype(type);
     accumulateKernel<<<blocksFor(elements(value)), kThreads, 0, stream>>>(
         typed<T>(value), typed<T>(buffer), channelOffset);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -674,6 +683,7 @@ void cuda::dropout(const DeviceMap &input, const DeviceMap &output,
     using T = decltype(type);
     dropoutKernel<<<blocksFor(elements(input)), kThreads, 0, stream>>>(
         typed<T>(input), typed<T>(output), rate, layerKey, counters);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -684,6 +694,7 @@ void cuda::maxPoolForward(const DeviceMap &input, const DeviceMap &output,
     maxPoolForwardKernel<<<blocksFor(elements(output)), kThreads, 0,
                            stream>>>(typed<T>(input), typed<T>(output),
                                      window);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -696,6 +707,7 @@ void cuda::maxPoolBackward(const DeviceMap &outputGrad, const DeviceMap &input,
                             stream>>>(typed<T>(outputGrad), typed<T>(input),
                                       typed<T>(output), typed<T>(inputGrad),
                                       window);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -706,6 +718,7 @@ void cuda::avgPoolForward(const DeviceMap &input, const DeviceMap &output,
     avgPoolForwardKernel<<<blocksFor(elements(output)), kThreads, 0,
                            stream>>>(typed<T>(input), typed<T>(output),
                                      window);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -717,6 +730,7 @@ void cuda::avgPoolBackward(const DeviceMap &outputGrad,
     avgPoolBackwardKernel<<<blocksFor(elements(inputGrad)), kThreads, 0,
                             stream>>>(typed<T>(outputGrad),
                                       typed<T>(inputGrad), window);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -726,6 +740,7 @@ void cuda::globalAvgPoolForward(const DeviceMap &input, const DeviceMap &output,
     using T = decltype(type);
     globalAvgPoolForwardKernel<<<blocksFor(input.n * input.c), kThreads, 0,
                                  stream>>>(typed<T>(input), typed<T>(output));
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -737,6 +752,7 @@ void cuda::globalAvgPoolBackward(const DeviceMap &outputGrad,
     globalAvgPoolBackwardKernel<<<blocksFor(elements(inputGrad)), kThreads, 0,
                                   stream>>>(typed<T>(outputGrad),
                                             typed<T>(inputGrad));
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -746,6 +762,7 @@ void cuda::addBias(const DeviceMap &output, const float *bias,
     using T = decltype(type);
     addBiasKernel<<<blocksFor(output.n * output.c), kThreads, 0, stream>>>(
         typed<T>(output), bias);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -755,6 +772,7 @@ void cuda::biasGradient(const DeviceMap &outputGrad, float *biasGrad,
     using T = decltype(type);
     biasGradientKernel<<<blocksFor(outputGrad.c), kThreads, 0, stream>>>(
         typed<T>(outputGrad), biasGrad);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -765,6 +783,7 @@ void cuda::softmaxCrossEntropy(const DeviceMap &logits, const int32_t *labels,
     using T = decltype(type);
     softmaxCrossEntropyKernel<<<1, kThreads, 0, stream>>>(
         typed<T>(logits), labels, loss, correct, invalidLabel);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -778,6 +797,7 @@ void cuda::softmaxCrossEntropyBackward(const DeviceMap &logits,
     softmaxCrossEntropyBackwardKernel<<<blocksFor(logits.n), kThreads, 0,
                                         stream>>>(
         typed<T>(logits), labels, typed<T>(logitsGrad), lossScale);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -789,6 +809,7 @@ void cuda::sgdUpdate(float *parameter, const float *gradient,
   sgdUpdateKernel<<<blocksFor(count), kThreads, 0, stream>>>(
       parameter, gradient, momentumBuffer, count, learningRate,
       float(momentum), float(weightDecay), nesterov, lossScale);
+  DENSENET_LAUNCHED();
 }
 
 void cuda::sgdUpdates(const SgdSpan *spans, int spanCount, int64_t mostCount,
@@ -801,6 +822,7 @@ void cuda::sgdUpdates(const SgdSpan *spans, int spanCount, int64_t mostCount,
                        kThreads, 0, stream>>>(spans, learningRate,
                                               float(momentum), nesterov,
                                               lossScale);
+    DENSENET_LAUNCHED();
 }
 
 void cuda::roundWeights(const float *weights, void *copy, int64_t count,
@@ -809,6 +831,7 @@ void cuda::roundWeights(const float *weights, void *copy, int64_t count,
     using T = decltype(type);
     roundWeightsKernel<<<blocksFor(count), kThreads, 0, stream>>>(
         weights, static_cast<T *>(copy), count);
+    DENSENET_LAUNCHED();
   });
 }
 
@@ -818,11 +841,13 @@ void cuda::widenGradient(const void *gradient, float *widened, int64_t count,
     using T = decltype(type);
     widenGradientKernel<<<blocksFor(count), kThreads, 0, stream>>>(
         static_cast<const T *>(gradient), widened, count);
+    DENSENET_LAUNCHED();
   });
 }
 
 void cuda::clearOverflow(DeviceLossScale *lossScale, cudaStream_t stream) {
   clearOverflowKernel<<<1, 1, 0, stream>>>(lossScale);
+  DENSENET_LAUNCHED();
 }
 
 void cuda::checkFinite(const GradientSpan *spans, int spanCount,
@@ -830,6 +855,7 @@ void cuda::checkFinite(const GradientSpan *spans, int spanCount,
   if (spanCount > 0)
     checkFiniteKernel<<<dim3(8, unsigned(spanCount)), kThreads, 0, stream>>>(
         spans, lossScale);
+    DENSENET_LAUNCHED();
 }
 
 void cuda::advanceLossScale(DeviceLossScale *lossScale, double growth,
@@ -837,4 +863,5 @@ void cuda::advanceLossScale(DeviceLossScale *lossScale, double growth,
                             cudaStream_t stream) {
   advanceLossScaleKernel<<<1, 1, 0, stream>>>(lossScale, growth, backoff,
                                               interval);
+  DENSENET_LAUNCHED();
 }
