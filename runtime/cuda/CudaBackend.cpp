@@ -120,6 +120,20 @@ public:
               densenet::dist::Communicator *communicator)
       : plan(plan), device(device), storage(storageOf(plan.dtype)),
         tracker(plan) {
+    // A constructor that throws runs no destructor: what was made so far
+    // is released here (tests create backends in one process).
+    try {
+      setUp(communicator);
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+
+  ~CudaBackend() override { release(); }
+
+private:
+  void setUp(densenet::dist::Communicator *communicator) {
     DENSENET_CHECK(cudaSetDevice(device));
     if (storage == Storage::BF16) {
       cudaDeviceProp properties{};
@@ -192,9 +206,11 @@ public:
     DENSENET_CHECK(cudaDeviceSynchronize());
   }
 
-  ~CudaBackend() override {
+  /// Frees everything made so far (what was not made is still null).
+  void release() {
     if (graph)
       cudaGraphExecDestroy(graph);
+    graph = nullptr;
 #if DENSENET_HAVE_NCCL
     if (nccl)
       ncclCommDestroy(nccl);
@@ -213,10 +229,15 @@ public:
     cudaFree(updateSpans);
     cudaFree(counters);
     cudaFree(arena);
-    cublasDestroy(cublas);
-    cudnnDestroy(cudnn);
-    cudaStreamDestroy(stream);
+    if (cublas)
+      cublasDestroy(cublas);
+    if (cudnn)
+      cudnnDestroy(cudnn);
+    if (stream)
+      cudaStreamDestroy(stream);
   }
+
+public:
 
   std::string describe() const override {
     cudaDeviceProp properties{};
