@@ -59,6 +59,7 @@ CASES = [
     ("densenetc flags", "unknown dataset", "densenetc --model densenet121 --dataset cifar", []),
     ("densenetc flags", "output directory missing", "densenetc --model densenet-bc-100 -o nowhere/out.json", []),
     ("densenetc flags", "--loss-scale on an f32 plan", "densenetc --model densenet-bc-100 --loss-scale 1024", []),
+    ("densenetc flags", "more planner threads than any machine has", "densenetc --model densenet-bc-100 -j 5000", []),
     # Plans.
     ("plan", "plan file missing", "densenet-run missing.json", []),
     ("plan", "not JSON", "densenet-run text.json", []),
