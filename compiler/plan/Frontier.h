@@ -157,7 +157,11 @@ size_t mergeChildren(const Frontier &parents, const Ranges &ranges,
 /// one slice per thread, each merged on its own (mergeChildren); a slice's
 /// states are then dropped where an earlier slice holds one no dearer,
 /// which, as costs fall within a slice, is a prefix of it. The result is
-/// the one-thread result exactly. `pieces` holds the slices between steps.
+/// the one-thread result exactly provided each option's children keep
+/// strictly more bytes from one parent to the next (the forward walk's do:
+/// a constant added to a frontier's strictly rising bytes); with equal
+/// bytes a slice could keep a state the one-thread merge skips. The
+/// backward walk, whose children take a max, is never split. `pieces` holds the slices between steps.
 /// With `links`, it also gets a copy of the new frontier's links (the walk's
 /// trail), made as the slices are gathered.
 template <typename Child, typename Range, typename Wanted>
@@ -185,6 +189,12 @@ void stepFrontier(const Frontier &parents, size_t optionCount,
     }
     return;
   }
+#ifndef NDEBUG
+  for (size_t o = 0; o < optionCount; ++o)
+    for (size_t i = ranges[o].first + 1; i < ranges[o].second; ++i)
+      assert(child(o, parents[i - 1]).kept < child(o, parents[i]).kept &&
+             "a split step needs each option's children strictly rising");
+#endif
   // Slice boundaries: weighted quantiles of the children's kept bytes,
   // from a sample of every option's children.
   constexpr size_t kSamples = 64;

@@ -101,8 +101,10 @@ public:
 };
 
 /// Plans the training step in `module` (built by tg-autodiff) and rewrites
-/// it with the chosen recomputation. Fails with InfeasibleBudgetError when
-/// the budget cannot be met.
+/// it with the chosen recomputation: the module's body may be replaced by
+/// that of a clone the planner realized, so handles to operations inside
+/// the module taken before the call do not survive it. Fails with
+/// InfeasibleBudgetError when the budget cannot be met.
 llvm::Expected<MemoryPlan> planMemory(mlir::ModuleOp module,
                                       const PlanOptions &options);
 

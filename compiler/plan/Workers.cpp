@@ -3,6 +3,7 @@
 #include "compiler/plan/Workers.h"
 
 #include <algorithm>
+#include <utility>
 
 using namespace densenet::plan;
 
@@ -32,12 +33,25 @@ void Workers::run(const std::function<void(unsigned)> &work) {
     std::lock_guard<std::mutex> lock(mutex);
     task = &work;
     pending = count - 1;
+    failure = nullptr;
     ++generation;
   }
   wake.notify_all();
-  work(0);
+  // Every thread finishes before `work` goes out of scope, whatever throws;
+  // the first exception is rethrown here.
+  std::exception_ptr own;
+  try {
+    work(0);
+  } catch (...) {
+    own = std::current_exception();
+  }
   std::unique_lock<std::mutex> lock(mutex);
   done.wait(lock, [&] { return pending == 0; });
+  task = nullptr;
+  if (own)
+    std::rethrow_exception(own);
+  if (failure)
+    std::rethrow_exception(std::exchange(failure, nullptr));
 }
 
 void Workers::serve(unsigned index) {
@@ -52,8 +66,15 @@ void Workers::serve(unsigned index) {
       seen = generation;
       work = task;
     }
-    (*work)(index);
+    std::exception_ptr thrown;
+    try {
+      (*work)(index);
+    } catch (...) {
+      thrown = std::current_exception();
+    }
     std::lock_guard<std::mutex> lock(mutex);
+    if (thrown && !failure)
+      failure = thrown;
     if (--pending == 0)
       done.notify_one();
   }

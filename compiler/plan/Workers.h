@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -18,8 +19,8 @@
 namespace densenet::plan {
 
 /// Helper threads. They start on the first run; run(task) calls task(t) for
-/// every t < size(), the caller being t = 0, and returns when all are done.
-/// One caller at a time.
+/// every t < size(), the caller being t = 0, and returns when all are done;
+/// if any threw, it then rethrows the first exception. One caller at a time.
 class Workers {
 public:
   /// `count` threads in all, the caller included (0: one per core).
@@ -39,6 +40,7 @@ private:
   std::mutex mutex;
   std::condition_variable wake, done;
   const std::function<void(unsigned)> *task = nullptr;
+  std::exception_ptr failure; // the first a helper threw in this run
   size_t generation = 0, pending = 0;
   bool stopping = false;
 };

@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
 #include <random>
 
 using namespace densenet::plan;
@@ -141,6 +145,31 @@ TEST(Workers, EveryThreadRunsEveryTask) {
       EXPECT_EQ(runs[t].load(), 50) << "thread " << t;
   }
   EXPECT_GE(Workers(0).size(), 1u); // one per core
+}
+
+TEST(Workers, AThrowingTaskLetsTheOthersFinishThenRethrows) {
+  // run() must not return while a helper still runs the caller's task (it
+  // lives on the caller's stack), and the pool must stay usable.
+  for (unsigned thrower : {0u, 2u}) {
+    Workers workers(3);
+    std::atomic<int> finished{0};
+    std::string caught;
+    try {
+      workers.run([&](unsigned t) {
+        if (t == thrower)
+          throw std::runtime_error("task " + std::to_string(t));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ++finished;
+      });
+    } catch (const std::runtime_error &error) {
+      caught = error.what();
+    }
+    EXPECT_EQ(caught, "task " + std::to_string(thrower));
+    EXPECT_EQ(finished.load(), 2);
+    std::atomic<int> runs{0};
+    workers.run([&](unsigned) { ++runs; });
+    EXPECT_EQ(runs.load(), 3);
+  }
 }
 
 } // namespace
