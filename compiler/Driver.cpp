@@ -411,12 +411,15 @@ static llvm::Error emitPlanning(const DriverOptions &options,
 /// (Solver.h), for bench/solver and for looking into a plan's decisions.
 static llvm::Error emitSegments(const DriverOptions &options,
                                 const ModelSpec &spec, ModuleOp module,
-                                llvm::raw_ostream &os) {
+                                llvm::raw_ostream &os, TimingScope &timing) {
   llvm::Expected<plan::PlanOptions> planOptions = resolvePlanOptions(options);
   if (!planOptions)
     return planOptions.takeError();
+  TimingScope profiling = timing.nest("plan");
+  planOptions->timing = &profiling;
   llvm::Expected<std::vector<plan::Segment>> segments =
       plan::profileStep(module, *planOptions);
+  profiling.stop();
   if (!segments)
     return segments.takeError();
   nlohmann::ordered_json json = {{"format", "densenet-segments"},
@@ -487,7 +490,7 @@ static llvm::Error compile(const DriverOptions &options, const ModelSpec &spec,
        << "\n";
     return llvm::Error::success();
   case EmitKind::Segments:
-    return emitSegments(options, spec, **module, os);
+    return emitSegments(options, spec, **module, os, timing);
   case EmitKind::Plan:
   case EmitKind::Report:
     return emitPlanning(options, spec, **module, outputText, stdoutText,
