@@ -249,6 +249,10 @@ public:
               " fused kernels from " +
               (fused->compiled().fromCache ? "the kernel cache"
                                            : nvrtcVersionText());
+    if (pairsApart > 0)
+      text += ", " + std::to_string(pairsApart) +
+              " fusable pairs run apart (their results share the bytes of "
+              "what they read)";
     if (!updateRuns.empty())
       text += ", " + std::to_string(runOfStep.size()) + " updates in " +
               std::to_string(updateRuns.size()) + " launches";
@@ -973,6 +977,7 @@ private:
     if (!fusionEnabled())
       return;
     Fusions found = findFusions(plan);
+    pairsApart = found.refused;
     std::vector<FusedShape> shapes;
     auto add = [&](int first, int second, FusedShape::Kind kind, int input,
                    bool writeIntermediate) {
@@ -1163,6 +1168,7 @@ private:
   // Fused pairs: the kernel bound to each pair's first step, and which
   // steps are second (their work runs with the first).
   std::unique_ptr<FusedModule> fused;
+  int pairsApart = 0; // fusable pairs the plan's layout keeps apart
   std::vector<std::optional<FusedShape>> fusedFirst;
   std::vector<bool> fusedSecond;
   PeakTracker tracker;
