@@ -30,6 +30,7 @@
 
 #include <cmath>
 #include <deque>
+#include <future>
 
 using namespace mlir;
 using namespace densenet;
@@ -324,6 +325,19 @@ Realized realize(func::FuncOp step, const Target &target, bool inPlace,
   return result;
 }
 
+/// The planner's grid of solver limits (Planner::plan): geometric steps of
+/// 0.1% above the smallest peak, tried from the largest below `cap` down.
+constexpr double kGridStep = 1.001;
+int gridTop(int64_t cap, int64_t smallestPeak) {
+  return static_cast<int>(std::floor(
+      std::log(double(cap) / double(std::max<int64_t>(smallestPeak, 1))) /
+      std::log(kGridStep)));
+}
+int64_t gridLimit(int64_t cap, int64_t smallestPeak, int k) {
+  return std::min<int64_t>(
+      cap, static_cast<int64_t>(smallestPeak * std::pow(kGridStep, k)));
+}
+
 class Planner {
 public:
   Planner(ModuleOp module, const PlanOptions &options)
@@ -376,13 +390,21 @@ private:
     TimingScope scope;
     TimingScope *outer;
   };
-  /// solveMinTime, timed.
-  Solution solve(int64_t limit) {
-    Timed timed(*this, "solve");
+  SearchOptions search() const {
     SearchOptions search;
     search.maxStates = options.searchStates;
     search.threads = options.threads;
-    return solveMinTime(segments, limit, search);
+    return search;
+  }
+  /// solveMinTime, timed; the solve started ahead, if it was at `limit`.
+  Solution solve(int64_t limit) {
+    if (ahead && ahead->first == limit) {
+      Solution solution = ahead->second.get();
+      ahead.reset();
+      return solution;
+    }
+    Timed timed(*this, "solve");
+    return solveMinTime(segments, limit, search());
   }
 
   /// The segments and their options (cheap: no realization).
@@ -411,8 +433,12 @@ private:
   std::vector<int> smallestChoice; // the least-peak plan, for the fallback
   int64_t keepArenaBytes = 0;      // arena of the plan that recomputes nothing
   LayoutMemo layouts;
+  bool planning = false; // plan(), not minimumBudget() alone
   TimingScope untimed; // a scope that times nothing
   TimingScope *timing; // the current phase
+  /// The grid's first solve (its limit, its result to come), started
+  /// beside the smallest budget's layouts, which it does not need.
+  std::optional<std::pair<int64_t, std::future<Solution>>> ahead;
 };
 
 llvm::Error Planner::findSegments() {
@@ -546,6 +572,23 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
   Solution smallest = solveMinPeak(segments);
   leastPeak.stop();
   Solution cheapest = solve(smallest.peak);
+  // A plan under a budget solves first at the top of the grid below it
+  // (plan()), which needs the least peak, not the layouts below: on
+  // another thread, it runs beside them. Only where the grid will run:
+  // the plan that recomputes nothing does not fit, and the least peak does.
+  int64_t cap = options.budgetBytes ? *options.budgetBytes - reserve : 0;
+  if (planning && options.budgetBytes &&
+      keepArenaBytes + reserve > *options.budgetBytes && cap >= smallest.peak) {
+    int64_t limit = gridLimit(cap, smallest.peak, gridTop(cap, smallest.peak));
+    ahead.emplace(limit, std::async(std::launch::async,
+                                    [this, limit, search = search(),
+                                     scope = timing->nest("solve, beside")]() mutable {
+                                      Solution solution =
+                                          solveMinTime(segments, limit, search);
+                                      scope.stop();
+                                      return solution;
+                                    }));
+  }
   llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
   if (!realized)
     return realized.takeError();
@@ -564,6 +607,7 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
 }
 
 llvm::Expected<MemoryPlan> Planner::plan() {
+  planning = true;
   // The plan reports every segment's options, whatever the policy.
   if (options.policy != Policy::Optimal)
     if (llvm::Error error = profile())
@@ -593,7 +637,6 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     // fits wins. Because the grid is the same for every budget, a larger
     // budget can only find the same plan or a cheaper one: the step time
     // never grows with the budget.
-    constexpr double kGridStep = 1.001;
     constexpr int kMaxAttempts = 64;
     int64_t smallestPeak = predictPeak(segments, smallestChoice);
     int64_t cap = *budget - reserve;
@@ -608,12 +651,9 @@ llvm::Expected<MemoryPlan> Planner::plan() {
       solverLimit = cap;
     } else if (cap >= smallestPeak) {
       Timed timed(*this, "fit the budget");
-      int top = static_cast<int>(std::floor(
-          std::log(double(cap) / double(std::max<int64_t>(smallestPeak, 1))) /
-          std::log(kGridStep)));
+      int top = gridTop(cap, smallestPeak);
       for (int k = top; k >= 0 && k > top - kMaxAttempts; --k) {
-        int64_t limit = std::min<int64_t>(
-            cap, static_cast<int64_t>(smallestPeak * std::pow(kGridStep, k)));
+        int64_t limit = gridLimit(cap, smallestPeak, k);
         Solution solution = solve(limit);
         // Lower limits only cost more; the least-peak plan is the floor.
         if (!solution.feasible || solution.seconds >= smallestSeconds)
