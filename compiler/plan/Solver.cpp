@@ -36,14 +36,6 @@ struct Walk {
   std::vector<std::unique_ptr<uint32_t[]>> trail;
 };
 
-/// Keeps the links of the walk's frontier, to read choices back later.
-void keepTrail(Walk &walk) {
-  uint32_t *links =
-      walk.trail.emplace_back(new uint32_t[walk.last.size]).get();
-  for (size_t s = 0; s < walk.last.size; ++s)
-    links[s] = walk.last.states[s].link;
-}
-
 /// The exact dynamic program over the Pareto frontier of (bytes kept,
 /// objective) for segments [0, end), for both solvers.
 ///
@@ -177,6 +169,7 @@ Walk reverseProgram(const std::vector<Segment> &segments, int64_t limit,
   // its own backward, so it counts in no later segment's peak.
   current.states[0] = State{kNothingNeeded, 0, 0};
   current.size = 1;
+  std::unique_ptr<uint32_t[]> links;
   size_t b = segments.size();
   for (; b > 0; --b) {
     const std::vector<SegmentOption> &options = segments[b - 1].options;
@@ -213,13 +206,14 @@ Walk reverseProgram(const std::vector<Segment> &segments, int64_t limit,
               static_cast<size_t>((limit - need) / unit), before.size() - 1);
           return cost + before[r] * boundScale < cutoff;
         },
-        next);
+        next, /*workers=*/nullptr, /*parallelFrom=*/0, /*pieces=*/nullptr,
+        &links);
     if (next.size > mostStates || next.size > code.mostParents() ||
         *total + next.size > maxTotal)
       break; // the forward program takes it from here
     *total += next.size;
     std::swap(current, next);
-    keepTrail(walk);
+    walk.trail.push_back(std::move(links));
     if (current.size == 0) {
       --b;
       break; // nothing fits
