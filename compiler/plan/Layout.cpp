@@ -9,7 +9,6 @@
 #include <cassert>
 #include <iterator>
 #include <optional>
-#include <thread>
 
 using namespace densenet::plan;
 
@@ -265,9 +264,7 @@ LayoutResult densenet::plan::layoutBuffers(const std::vector<LayoutItem> &items,
   for (size_t o = 0; o < kOrders; ++o)
     visits[o] = visitOrder(items, orders[o], busiest);
   // At most four layouts are made at once: one thread each.
-  Workers workers(std::min(threads ? threads
-                                   : std::max(1u, std::thread::hardware_concurrency()),
-                           unsigned(kOrders)));
+  Workers workers(std::min(Workers::resolve(threads), unsigned(kOrders)));
   // Runs task(0) .. task(count - 1), independent, side by side.
   auto sideBySide = [&](size_t count, auto task) {
     workers.run([&](unsigned t) {

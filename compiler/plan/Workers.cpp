@@ -7,9 +7,11 @@
 
 using namespace densenet::plan;
 
-Workers::Workers(unsigned count)
-    : count(std::max(1u, count ? count : std::thread::hardware_concurrency())) {
+unsigned Workers::resolve(unsigned count) {
+  return std::max(1u, count ? count : std::thread::hardware_concurrency());
 }
+
+Workers::Workers(unsigned count) : count(resolve(count)) {}
 
 Workers::~Workers() {
   {

@@ -25,6 +25,8 @@ class Workers {
 public:
   /// `count` threads in all, the caller included (0: one per core).
   explicit Workers(unsigned count);
+  /// The threads `count` means: itself, or one per core for 0.
+  static unsigned resolve(unsigned count);
   Workers(const Workers &) = delete;
   Workers &operator=(const Workers &) = delete;
   ~Workers();
