@@ -390,6 +390,15 @@ private:
     TimingScope scope;
     TimingScope *outer;
   };
+  /// Under a budget: the bytes the solver may keep live (budget - reserve),
+  /// and whether the plan that recomputes nothing fits, which then stands
+  /// without a search (plan()).
+  int64_t liveCap() const {
+    return *options.budgetBytes - options.target.reserveBytes;
+  }
+  bool keepAllFits() const {
+    return keepArenaBytes + options.target.reserveBytes <= *options.budgetBytes;
+  }
   SearchOptions search() const {
     SearchOptions search;
     search.maxStates = options.searchStates;
@@ -576,18 +585,17 @@ llvm::Expected<int64_t> Planner::minimumBudget() {
   // (plan()), which needs the least peak, not the layouts below: on
   // another thread, it runs beside them. Only where the grid will run:
   // the plan that recomputes nothing does not fit, and the least peak does.
-  int64_t cap = options.budgetBytes ? *options.budgetBytes - reserve : 0;
-  if (planning && options.budgetBytes &&
-      keepArenaBytes + reserve > *options.budgetBytes && cap >= smallest.peak) {
+  if (planning && options.budgetBytes && !keepAllFits() &&
+      liveCap() >= smallest.peak) {
+    int64_t cap = liveCap();
     int64_t limit = gridLimit(cap, smallest.peak, gridTop(cap, smallest.peak));
-    ahead.emplace(limit, std::async(std::launch::async,
-                                    [this, limit, search = search(),
-                                     scope = timing->nest("solve, beside")]() mutable {
-                                      Solution solution =
-                                          solveMinTime(segments, limit, search);
-                                      scope.stop();
-                                      return solution;
-                                    }));
+    auto firstSolve = [this, limit, search = search(),
+                       scope = timing->nest("solve, beside")]() mutable {
+      Solution solution = solveMinTime(segments, limit, search);
+      scope.stop();
+      return solution;
+    };
+    ahead.emplace(limit, std::async(std::launch::async, std::move(firstSolve)));
   }
   llvm::Expected<Realized> realized = realizeOnClone(smallest.choice, true);
   if (!realized)
@@ -639,13 +647,13 @@ llvm::Expected<MemoryPlan> Planner::plan() {
     // never grows with the budget.
     constexpr int kMaxAttempts = 64;
     int64_t smallestPeak = predictPeak(segments, smallestChoice);
-    int64_t cap = *budget - reserve;
+    int64_t cap = liveCap();
     choice = smallestChoice; // fits: min_budget_bytes was measured on it
     double smallestSeconds = predictSeconds(segments, smallestChoice);
     // Recomputing nothing costs nothing: if that plan's arena fits, it is
     // the answer, whatever the grid says.
     std::vector<int> keepAll(segments.size(), 0);
-    if (keepArenaBytes + reserve <= *budget) {
+    if (keepAllFits()) {
       choice = keepAll;
       lowerBound = 0.0;
       solverLimit = cap;
