@@ -6,18 +6,24 @@
 
 using namespace densenet::runtime;
 
-float *PlanBinding::pointer(int id) const {
+int64_t densenet::runtime::channelBytes(const Buffer &root) {
+  // Channels are planes of h * w elements of the root's dtype (2 bytes in
+  // bf16 and f16 plans).
+  return root.shape[2] * root.shape[3] * sizeOf(root.dtype);
+}
+
+int64_t densenet::runtime::arenaOffset(const Plan &plan, int id) {
   const Buffer &buffer = plan.buffers[id];
   if (!buffer.isView())
-    return reinterpret_cast<float *>(arena + buffer.offset);
+    return buffer.offset;
   const Buffer &root = plan.buffers[buffer.viewOf];
   if (buffer.isContiguousView())
-    return reinterpret_cast<float *>(arena + root.offset + buffer.byteOffset);
-  // A channel slice: channels are planes of h * w elements of the root's
-  // dtype (2 bytes in bf16 and f16 plans).
-  return reinterpret_cast<float *>(arena + root.offset +
-                                   buffer.channelOffset * root.shape[2] *
-                                       root.shape[3] * sizeOf(root.dtype));
+    return root.offset + buffer.byteOffset;
+  return root.offset + buffer.channelOffset * channelBytes(root);
+}
+
+float *PlanBinding::pointer(int id) const {
+  return reinterpret_cast<float *>(arena + arenaOffset(plan, id));
 }
 
 FeatureMap PlanBinding::map(int id) const {

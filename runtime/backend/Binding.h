@@ -18,6 +18,13 @@
 
 namespace densenet::runtime {
 
+/// The bytes of one channel of one image of feature map `root` (h * w
+/// elements of its dtype): the unit a channel slice moves by.
+int64_t channelBytes(const Buffer &root);
+/// Where buffer `id`'s first element lies in the arena: a root at its
+/// offset, a view at its byte offset or first channel inside its root.
+int64_t arenaOffset(const Plan &plan, int id);
+
 class PlanBinding {
 public:
   /// `arena` is the base of the backend's one allocation of arena_bytes

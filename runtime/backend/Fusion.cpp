@@ -1,6 +1,7 @@
 //===- Fusion.cpp - Steps a backend may run as one kernel -----------------===//
 
 #include "runtime/backend/Fusion.h"
+#include "runtime/backend/Binding.h"
 
 using namespace densenet::runtime;
 
@@ -48,17 +49,15 @@ struct Region {
 
 Region regionOf(const Plan &plan, int id) {
   const Buffer &buffer = plan.buffers[id];
-  if (!buffer.isView())
-    return {id, buffer.offset, buffer.bytes, buffer.bytes, 1};
+  if (!buffer.isView() || buffer.isContiguousView())
+    return {buffer.isView() ? buffer.viewOf : id, arenaOffset(plan, id),
+            buffer.bytes, buffer.bytes, 1};
   const Buffer &root = plan.buffers[buffer.viewOf];
-  if (buffer.isContiguousView())
-    return {buffer.viewOf, root.offset + buffer.byteOffset, buffer.bytes,
-            buffer.bytes, 1};
   if (root.shape.size() != 4) // not a feature map: all of the root, to be safe
     return {buffer.viewOf, root.offset, root.bytes, root.bytes, 1};
-  int64_t plane = root.shape[2] * root.shape[3] * sizeOf(root.dtype);
-  return {buffer.viewOf, root.offset + buffer.channelOffset * plane,
-          buffer.channels * plane, root.shape[1] * plane, root.shape[0]};
+  int64_t channel = channelBytes(root);
+  return {buffer.viewOf, arenaOffset(plan, id), buffer.channels * channel,
+          root.shape[1] * channel, root.shape[0]};
 }
 
 /// Whether two regions share a byte (conservatively: by their whole span,
