@@ -19,6 +19,7 @@
 
 #include "compiler/Sizes.h"
 #include "compiler/plan/Layout.h"
+#include "compiler/plan/Workers.h"
 #include "dialects/TG/TGOps.h"
 #include "passes/Passes.h"
 
@@ -28,6 +29,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 
+#include <atomic>
 #include <cmath>
 #include <deque>
 #include <future>
@@ -471,34 +473,70 @@ llvm::Error Planner::profile() {
       segments[s].options[o].name = specs[s].optionNames[o];
     maxOptions = std::max(maxOptions, specs[s].optionNames.size());
   }
+  // One realization per option level k (option k, or the last, in every
+  // segment). Level 0 recomputes nothing: only its arena is needed, with
+  // the all-reduce buckets the plan will run with; the other levels are
+  // profiled by their liveness alone.
+  struct Level {
+    std::vector<int> choice;
+    bool buckets, layout;
+    OwningOpRef<ModuleOp> clone;
+    std::optional<llvm::Expected<Realized>> realized;
+  };
+  std::vector<Level> levels(maxOptions);
   for (size_t k = 0; k < maxOptions; ++k) {
-    std::vector<int> choice(specs.size());
+    Level &level = levels[k];
+    level.choice.resize(specs.size());
     for (size_t s = 0; s < specs.size(); ++s)
-      choice[s] = static_cast<int>(
+      level.choice[s] = static_cast<int>(
           std::min(k, specs[s].optionNames.size() - 1));
-    // Only the keep-everything plan's arena is needed; the others are
-    // profiled by their liveness alone.
-    llvm::Expected<Realized> realized =
-        realizeOnClone(choice, true, /*buckets=*/false, /*layout=*/k == 0);
-    if (!realized)
-      return realized.takeError();
-    // Option 0 everywhere is the keep-everything plan; the planner needs
-    // its arena again (with the buckets it will run with).
-    if (k == 0) {
-      keepArenaBytes = realized->arenaBytes;
-      if (options.hasBuckets()) {
-        llvm::Expected<Realized> withBuckets = realizeOnClone(choice, true);
-        if (!withBuckets)
-          return withBuckets.takeError();
-        keepArenaBytes = withBuckets->arenaBytes;
-      }
+    level.buckets = false;
+    level.layout = k == 0 && !options.hasBuckets();
+  }
+  if (options.hasBuckets())
+    levels.push_back({levels[0].choice, true, true, nullptr, std::nullopt});
+  // The realizations share only the module they start from, so they run
+  // side by side. The clones are made here, one thread reading the module;
+  // each helper then rewrites and measures its own clone (the MLIRContext
+  // is thread-safe for that, as for MLIR's parallel pass manager). Only
+  // one realization lays out, so the layout memo stays on one thread.
+  {
+    TimingScope cloning = timing->nest("clone");
+    for (Level &level : levels)
+      level.clone = module.clone();
+  }
+  std::atomic<size_t> next{0};
+  Workers workers(std::min<unsigned>(Workers::resolve(options.threads),
+                                     static_cast<unsigned>(levels.size())));
+  workers.run([&](unsigned) {
+    for (size_t i = next++; i < levels.size(); i = next++) {
+      Level &level = levels[i];
+      level.realized.emplace(realizeInPlace(*level.clone, level.choice,
+                                            /*inPlace=*/true, /*verify=*/false,
+                                            level.buckets, level.layout));
     }
+  });
+  // Every Expected is looked at, failed or not, before the first error is
+  // returned.
+  llvm::Error failure = llvm::Error::success();
+  for (Level &level : levels)
+    if (!*level.realized)
+      failure = llvm::joinErrors(std::move(failure),
+                                 level.realized->takeError());
+  if (failure)
+    return failure;
+  // The one laid out: level 0, or level 0 with the buckets (last).
+  keepArenaBytes =
+      (*levels[options.hasBuckets() ? levels.size() - 1 : 0].realized)
+          ->arenaBytes;
+  for (size_t k = 0; k < maxOptions; ++k) {
+    const Realized &realized = **levels[k].realized;
     llvm::Expected<std::vector<SegmentProfile>> profiles =
-        profileSegments(realized->schedule, realized->liveness, specs);
+        profileSegments(realized.schedule, realized.liveness, specs);
     if (!profiles)
       return profiles.takeError();
     for (size_t s = 0; s < specs.size(); ++s) {
-      if (static_cast<size_t>(choice[s]) != k)
+      if (static_cast<size_t>(levels[k].choice[s]) != k)
         continue;
       SegmentOption &option = segments[s].options[k];
       option.kept = (*profiles)[s].kept;
