@@ -390,7 +390,7 @@ static llvm::Error emitPlanning(const DriverOptions &options,
     context.largestBatchWithPlan = *planBatch;
   }
   TimingScope writing = timing.nest("write the plan");
-  planText = plan::planToJson(*memoryPlan, context).dump(1) + "\n";
+  planText = plan::planToText(*memoryPlan, context);
   if (options.trace)
     extraFiles.push_back(
         {*options.trace, plan::planToTrace(*memoryPlan).dump() + "\n"});

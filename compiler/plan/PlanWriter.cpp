@@ -8,6 +8,9 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cassert>
+#include <future>
+
 using namespace densenet;
 using namespace densenet::plan;
 using Json = nlohmann::ordered_json;
@@ -24,12 +27,7 @@ static bool provenOptimal(const MemoryPlan &plan) {
              plan.recomputeSeconds * (1 - 1e-9) - 1e-15;
 }
 
-Json densenet::plan::planToJson(const MemoryPlan &plan,
-                                const PlanContext &context) {
-  const Schedule &schedule = plan.schedule;
-  Json model = modelSpecToJson(context.spec);
-  model["parameters"] = context.parameters;
-
+static Json buffersToJson(const Schedule &schedule) {
   Json buffers = Json::array();
   for (const Buffer &buffer : schedule.buffers) {
     Json entry = {{"id", buffer.id},
@@ -51,7 +49,10 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
     }
     buffers.push_back(std::move(entry));
   }
+  return buffers;
+}
 
+static Json stepsToJson(const Schedule &schedule) {
   Json steps = Json::array();
   for (const Step &step : schedule.steps)
     steps.push_back({{"op", step.op},
@@ -63,6 +64,18 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
                      {"flops", step.flops},
                      {"workspace_bytes", step.workspaceBytes},
                      {"attributes", step.attributes}});
+  return steps;
+}
+
+/// The plan without its checksum. The buffers and the steps, most of a deep
+/// model's plan, are built side by side.
+static Json unsealedPlan(const MemoryPlan &plan, const PlanContext &context) {
+  const Schedule &schedule = plan.schedule;
+  std::future<Json> steps =
+      std::async(std::launch::async, stepsToJson, std::cref(schedule));
+  Json buffers = buffersToJson(schedule);
+  Json model = modelSpecToJson(context.spec);
+  model["parameters"] = context.parameters;
 
   Json decisions = Json::array();
   for (size_t s = 0; s < plan.segments.size(); ++s)
@@ -137,10 +150,34 @@ Json densenet::plan::planToJson(const MemoryPlan &plan,
   // Moved in after the rest (an initializer list copies its values; these
   // two are most of the plan). The object keeps insertion order.
   json["buffers"] = std::move(buffers);
-  json["steps"] = std::move(steps);
+  json["steps"] = steps.get();
+  return json;
+}
+
+Json densenet::plan::planToJson(const MemoryPlan &plan,
+                                const PlanContext &context) {
+  Json json = unsealedPlan(plan, context);
   // Sealed last, over everything above (format/PlanChecksum.h).
   json["checksum"] = format::planChecksum(json.dump());
   return json;
+}
+
+std::string densenet::plan::planToText(const MemoryPlan &plan,
+                                       const PlanContext &context) {
+  const Json json = unsealedPlan(plan, context);
+  // The checksum needs the compact text, the file the indented one: the
+  // two are written side by side, and the checksum, the last field, is then
+  // put where json["checksum"] = ... would have put it.
+  std::future<std::string> checksum = std::async(std::launch::async, [&json] {
+    return format::planChecksum(json.dump());
+  });
+  std::string text = json.dump(1);
+  // An object dumped with indent 1 ends in "\n}"; its last field would end
+  // with a comma before it.
+  assert(text.size() >= 2 && text.compare(text.size() - 2, 2, "\n}") == 0);
+  text.insert(text.size() - 2, ",\n \"checksum\": \"" + checksum.get() + "\"");
+  text += "\n";
+  return text;
 }
 
 static std::string bytesText(int64_t bytes) {

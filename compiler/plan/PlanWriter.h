@@ -30,6 +30,9 @@ struct PlanContext {
 /// The plan file: docs/plan-format.md describes every field.
 nlohmann::ordered_json planToJson(const MemoryPlan &plan,
                                   const PlanContext &context);
+/// The plan file's text: planToJson(plan, context).dump(1) and a newline,
+/// written faster (its two serializations run side by side).
+std::string planToText(const MemoryPlan &plan, const PlanContext &context);
 
 /// The human-readable report of --emit report.
 std::string renderReport(const MemoryPlan &plan, const PlanContext &context);
