@@ -10,6 +10,7 @@
 #include "compiler/Targets.h"
 #include "compiler/plan/PlanWriter.h"
 #include "compiler/plan/Planner.h"
+#include "test/unit/SmallModel.h"
 #include "format/PlanChecksum.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -18,26 +19,13 @@
 
 using namespace densenet;
 using namespace densenet::plan;
+using densenet::testing::smallModel;
 
 namespace {
 
-ModelSpec smallModel(std::vector<int64_t> blocks) {
-  ModelSpec spec;
-  spec.name = "small";
-  spec.input = {3, 32, 32};
-  spec.numClasses = 10;
-  spec.growthRate = 4;
-  spec.blockConfig = std::move(blocks);
-  spec.numInitFeatures = 8;
-  spec.bnSize = 4;
-  spec.stem = StemKind::ImageNet;
-  spec.batchSize = 2;
-  return spec;
-}
-
 TEST(PlanWriter, TextIsTheSealedJson) {
   mlir::MLIRContext context;
-  const ModelSpec base = smallModel({3, 3});
+  const ModelSpec base = smallModel(StemKind::ImageNet, 4, {3, 3});
   for (DType dtype : {DType::F32, DType::F16}) {
     ModelSpec spec = base;
     spec.dtype = dtype;

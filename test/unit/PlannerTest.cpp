@@ -10,6 +10,7 @@
 #include "compiler/Pipeline.h"
 #include "compiler/Targets.h"
 #include "compiler/plan/Planner.h"
+#include "test/unit/SmallModel.h"
 
 #include "mlir/IR/MLIRContext.h"
 
@@ -19,23 +20,9 @@
 
 using namespace densenet;
 using namespace densenet::plan;
+using densenet::testing::smallModel;
 
 namespace {
-
-ModelSpec smallModel(StemKind stem, int64_t bnSize,
-                     std::vector<int64_t> blocks) {
-  ModelSpec spec;
-  spec.name = "small";
-  spec.input = {3, 32, 32};
-  spec.numClasses = 10;
-  spec.growthRate = 4;
-  spec.blockConfig = std::move(blocks);
-  spec.numInitFeatures = 8;
-  spec.bnSize = bnSize;
-  spec.stem = stem;
-  spec.batchSize = 2;
-  return spec;
-}
 
 std::vector<std::vector<int>> allChoices(const std::vector<Segment> &segments) {
   std::vector<std::vector<int>> choices;
