@@ -4,8 +4,9 @@
 // them. A low-precision (bf16, f16) plan keeps f32 master weights, but cuDNN
 // and cuBLAS multiply operands of one type; so a convolution or classifier
 // step of such a plan first rounds its weight into the activation type at the
-// start of its workspace (conv2d_grad_filter: receives the weight gradient
-// there and widens it into the f32 gradient buffer). The kernels' own scratch
+// start of its workspace (conv2d_grad_filter and linear_grad: receive the
+// weight gradient there, linear_grad once its input gradient has used the
+// copy, and widen it into the f32 gradient buffer). The kernels' own scratch
 // follows the copy. The copy is thus planned memory, live only for its step.
 //
 //===----------------------------------------------------------------------===//

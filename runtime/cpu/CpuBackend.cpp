@@ -410,8 +410,19 @@ private:
       float *y = pointer(w[0]);
       int64_t batch = plan.batchSize, inputs = weightShape[1],
               outputs = weightShape[0];
+      // Low precision: the product is stored in the plan's dtype before the
+      // f32 bias is added, and rounded again after, as on the GPU (cuBLAS
+      // writes the product in the output's type).
+      std::optional<DType> product;
+      if (lowPrecision.active())
+        product = plan.dtype;
       kernel = [=] {
-        linearForward(x, weight, bias, y, batch, inputs, outputs);
+        linearForward(x, weight, product ? nullptr : bias, y, batch, inputs,
+                      outputs);
+        if (product) {
+          roundThrough(*product, y, size_t(batch * outputs), y);
+          linearBias(bias, y, batch, outputs);
+        }
       };
       inferenceKernel = kernel;
       break;

@@ -515,6 +515,12 @@ void cpu::linearForward(const float *input, const float *weight,
                         int64_t inputs, int64_t outputs) {
   gemm('N', 'T', batch, outputs, inputs, input, inputs, weight, inputs, 0.0f,
        output, outputs);
+  if (bias)
+    linearBias(bias, output, batch, outputs);
+}
+
+void cpu::linearBias(const float *bias, float *output, int64_t batch,
+                     int64_t outputs) {
   for (int64_t i = 0; i < batch; ++i)
     for (int64_t o = 0; o < outputs; ++o)
       output[i * outputs + o] += bias[o];

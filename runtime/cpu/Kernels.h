@@ -78,10 +78,13 @@ void avgPoolBackward(const Map &outputGrad, const Map &inputGrad,
 void globalAvgPoolForward(const Map &input, float *output);
 void globalAvgPoolBackward(const float *outputGrad, const Map &inputGrad);
 
-// Fully connected: output[n, m] = input[n, :] . weight[m, :] + bias[m].
+// Fully connected: output[n, m] = input[n, :] . weight[m, :] + bias[m]
+// (without the bias when it is null; linearBias adds it).
 void linearForward(const float *input, const float *weight, const float *bias,
                    float *output, int64_t batch, int64_t inputs,
                    int64_t outputs);
+void linearBias(const float *bias, float *output, int64_t batch,
+                int64_t outputs);
 void linearBackward(const float *outputGrad, const float *input,
                     const float *weight, float *inputGrad, float *weightGrad,
                     float *biasGrad, int64_t batch, int64_t inputs,

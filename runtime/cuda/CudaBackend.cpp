@@ -220,10 +220,14 @@ private:
     if (commStream)
       cudaStreamDestroy(commStream);
     for (Convolution &c : convolutions) {
-      cudnnDestroyTensorDescriptor(c.input);
-      cudnnDestroyTensorDescriptor(c.output);
-      cudnnDestroyFilterDescriptor(c.filter);
-      cudnnDestroyConvolutionDescriptor(c.convolution);
+      if (c.input)
+        cudnnDestroyTensorDescriptor(c.input);
+      if (c.output)
+        cudnnDestroyTensorDescriptor(c.output);
+      if (c.filter)
+        cudnnDestroyFilterDescriptor(c.filter);
+      if (c.convolution)
+        cudnnDestroyConvolutionDescriptor(c.convolution);
     }
     cudaFree(gradientSpans);
     cudaFree(updateSpans);
@@ -349,14 +353,14 @@ private:
     result.padWidth = static_cast<int>(a.padding[1]);
     return result;
   }
-  cudnnTensorDescriptor_t tensorDescriptor(const DeviceMap &m) {
-    cudnnTensorDescriptor_t descriptor;
+  /// Creates `descriptor` for a map; set first, so that whoever holds it
+  /// frees it even if describing the map fails.
+  void describe(cudnnTensorDescriptor_t &descriptor, const DeviceMap &m) {
     DENSENET_CHECK(cudnnCreateTensorDescriptor(&descriptor));
     DENSENET_CHECK(cudnnSetTensor4dDescriptorEx(
         descriptor, cudnnTypeOf(m.storage), int(m.n), int(m.c), int(m.h),
         int(m.w),
         int(m.imageStride), int(m.h * m.w), int(m.w), 1));
-    return descriptor;
   }
 
   /// Descriptors and the algorithm of a convolution step: among cuDNN's
@@ -365,9 +369,11 @@ private:
   Convolution &convolution(const Step &step, const DeviceMap &input,
                            const std::vector<int64_t> &filter,
                            const DeviceMap &output) {
-    Convolution c;
-    c.input = tensorDescriptor(input);
-    c.output = tensorDescriptor(output);
+    // Held by `convolutions` from the start: if a call below throws,
+    // release() frees the descriptors made so far.
+    Convolution &c = convolutions.emplace_back();
+    describe(c.input, input);
+    describe(c.output, output);
     DENSENET_CHECK(cudnnCreateFilterDescriptor(&c.filter));
     DENSENET_CHECK(cudnnSetFilter4dDescriptor(
         c.filter, cudnnTypeOf(storage), CUDNN_TENSOR_NCHW, int(filter[0]),
@@ -453,8 +459,7 @@ private:
                       std::to_string(limit) +
                       " bytes of workspace; compile the plan for a CUDA "
                       "target");
-    convolutions.push_back(c);
-    return convolutions.back();
+    return c;
   }
 
   void bind(int index) {
@@ -699,12 +704,17 @@ private:
                                     dy.data, type, outputs, &zero, dx.data,
                                     type, inputs, compute,
                                     CUBLAS_GEMM_DEFAULT));
-        // dW[M,K] = dy^T[M,N] x[N,K]  (column-major: dW^T = x^T dy), f32
-        DENSENET_CHECK(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_T, inputs,
-                                    outputs, batch, &one, x.data, type, inputs,
-                                    dy.data, type, outputs, &zero, weightGrad,
-                                    CUDA_R_32F, inputs, compute,
-                                    CUBLAS_GEMM_DEFAULT));
+        // dW[M,K] = dy^T[M,N] x[N,K]  (column-major: dW^T = x^T dy). Low
+        // precision: in the plan's dtype into the weight's copy, which the
+        // product above has consumed (same stream), then widened into the
+        // f32 gradient, as a convolution's filter gradient is (WeightCopy.h).
+        DENSENET_CHECK(cublasGemmEx(
+            handle, CUBLAS_OP_N, CUBLAS_OP_T, inputs, outputs, batch, &one,
+            x.data, type, inputs, dy.data, type, outputs, &zero,
+            low == Storage::F32 ? static_cast<void *>(weightGrad) : weight,
+            type, inputs, compute, CUBLAS_GEMM_DEFAULT));
+        if (low != Storage::F32)
+          widenGradient(weight, weightGrad, count, low, s);
         biasGradient(dy, biasGrad, s);
       };
       break;

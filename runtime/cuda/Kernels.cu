@@ -412,11 +412,13 @@ __global__ void globalAvgPoolForwardKernel(Map<T> input, Map<T> output) {
 template <typename T>
 __global__ void globalAvgPoolBackwardKernel(Map<T> outputGrad,
                                             Map<T> inputGrad) {
-  float scale = 1.0f / float(inputGrad.h * inputGrad.w);
+  // Divided, not multiplied by the reciprocal: the CPU's bits (7 x 7
+  // planes differ otherwise).
+  float plane = float(inputGrad.h * inputGrad.w);
   ELEMENTWISE_LOOP(inputGrad) {
     int64_t i, c, p;
     split(inputGrad, e, i, c, p);
-    at(inputGrad, i, c, p) = at(outputGrad, i, c, 0) * scale;
+    at(inputGrad, i, c, p) = float(at(outputGrad, i, c, 0)) / plane;
   }
 }
 
