@@ -2,6 +2,7 @@
 
 #include "runtime/train/DataParallel.h"
 
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -75,6 +76,19 @@ void densenet::runtime::broadcastState(dist::Communicator &communicator,
   progress.batch = numbers[1];
   progress.step = numbers[2];
   progress.seed = static_cast<uint64_t>(numbers[3]);
+  // f16: the loss scale too. Every rank scales its gradients by its own
+  // scale and unscales their average by it, so ranks with different scales
+  // (only rank 0 read the checkpoint) would update differently for good.
+  if (std::optional<Backend::LossScaleStatus> status =
+          backend.lossScaleStatus()) {
+    double scale = status->scale;
+    int64_t counts[2] = {status->goodSteps, status->skipped};
+    communicator.broadcast(&scale, sizeof scale, 0,
+                           "the broadcast of the loss scale");
+    communicator.broadcast(counts, sizeof counts, 0,
+                           "the broadcast of the loss scale");
+    backend.restoreLossScale({scale, counts[0], counts[1]});
+  }
 }
 
 void densenet::runtime::averageRunningStatistics(

@@ -32,8 +32,8 @@ std::unique_ptr<dist::Communicator> joinJob(const Plan &plan,
 void checkRanksAgree(dist::Communicator &communicator,
                      const std::string &fingerprint);
 
-/// Copies rank 0's weights, optimizer state, running statistics and
-/// progress to every rank.
+/// Copies rank 0's weights, optimizer state, running statistics, progress
+/// and (f16) loss scale to every rank.
 void broadcastState(dist::Communicator &communicator, const Plan &plan,
                     Backend &backend, Progress &progress);
 
