@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -134,6 +135,7 @@ public:
 
 private:
   void setUp(densenet::dist::Communicator *communicator) {
+    this->communicator = communicator;
     DENSENET_CHECK(cudaSetDevice(device));
     if (storage == Storage::BF16) {
       cudaDeviceProp properties{};
@@ -161,6 +163,20 @@ private:
     DENSENET_CHECK(cudnnSetStream(cudnn, stream));
     DENSENET_CHECK(cublasCreate(&cublas));
     DENSENET_CHECK(cublasSetStream(cublas, stream));
+    // cuBLAS's workspace, fixed before the first step (after the stream:
+    // cublasSetStream resets it to the library's pool). Left to its pool,
+    // cuBLAS may allocate from the stream inside the captured graph, which
+    // would then own memory the plan knows nothing of. NVIDIA's recommended
+    // sizes: 32 MiB from compute capability 9.0 (Hopper), 4 MiB before.
+    // Part of the target's reserve (docs/memory-model.md).
+    {
+      int major = 0;
+      DENSENET_CHECK(cudaDeviceGetAttribute(
+          &major, cudaDevAttrComputeCapabilityMajor, device));
+      size_t bytes = size_t(major >= 9 ? 32 : 4) << 20;
+      DENSENET_CHECK(cudaMalloc(&cublasWorkspace, bytes));
+      DENSENET_CHECK(cublasSetWorkspace(cublas, cublasWorkspace, bytes));
+    }
     // f32 plans: exact f32 products, as the CPU reference computes them.
     // Low precision: tensor cores, with every reduction (split-K too) in
     // f32 rather than in the output type.
@@ -212,8 +228,15 @@ private:
       cudaGraphExecDestroy(graph);
     graph = nullptr;
 #if DENSENET_HAVE_NCCL
-    if (nccl)
-      ncclCommDestroy(nccl);
+    // Destroying finalizes: it waits until the communicator is quiescent
+    // on every rank, which a step that threw halfway never reaches; the
+    // job is being aborted then (runTraining), so this rank aborts too.
+    if (nccl) {
+      if (std::uncaught_exceptions() > 0)
+        ncclCommAbort(nccl);
+      else
+        ncclCommDestroy(nccl);
+    }
 #endif
     for (cudaEvent_t event : events)
       cudaEventDestroy(event);
@@ -233,6 +256,7 @@ private:
     cudaFree(updateSpans);
     cudaFree(counters);
     cudaFree(arena);
+    cudaFree(cublasWorkspace);
     if (cublas)
       cublasDestroy(cublas);
     if (cudnn)
@@ -355,7 +379,8 @@ private:
   }
   /// Creates `descriptor` for a map; set first, so that whoever holds it
   /// frees it even if describing the map fails.
-  void describe(cudnnTensorDescriptor_t &descriptor, const DeviceMap &m) {
+  void createTensorDescriptor(cudnnTensorDescriptor_t &descriptor,
+                              const DeviceMap &m) {
     DENSENET_CHECK(cudnnCreateTensorDescriptor(&descriptor));
     DENSENET_CHECK(cudnnSetTensor4dDescriptorEx(
         descriptor, cudnnTypeOf(m.storage), int(m.n), int(m.c), int(m.h),
@@ -372,8 +397,8 @@ private:
     // Held by `convolutions` from the start: if a call below throws,
     // release() frees the descriptors made so far.
     Convolution &c = convolutions.emplace_back();
-    describe(c.input, input);
-    describe(c.output, output);
+    createTensorDescriptor(c.input, input);
+    createTensorDescriptor(c.output, output);
     DENSENET_CHECK(cudnnCreateFilterDescriptor(&c.filter));
     DENSENET_CHECK(cudnnSetFilter4dDescriptor(
         c.filter, cudnnTypeOf(storage), CUDNN_TENSOR_NCHW, int(filter[0]),
@@ -788,9 +813,10 @@ private:
       double momentum = a.momentum, weightDecay = a.weightDecay;
       bool nesterov = a.nesterov;
       const DeviceLossScale *scale = lossScale;
+      const int32_t *halted = invalidLabel;
       kernel = [=] {
         sgdUpdate(parameter, gradient, momentumBuffer, count, learningRate,
-                  momentum, weightDecay, nesterov, scale, s);
+                  momentum, weightDecay, nesterov, scale, halted, s);
       };
       if (const UpdateRun *run = updateRunAt(index)) {
         // The run's first update launches them all; the others are done.
@@ -800,7 +826,7 @@ private:
           int64_t mostCount = run->mostCount;
           kernel = [=] {
             sgdUpdates(spans, spanCount, mostCount, learningRate, momentum,
-                       nesterov, scale, s);
+                       nesterov, scale, halted, s);
           };
         } else {
           kernel = [] {};
@@ -896,10 +922,11 @@ private:
     }
     if (index == lastUpdate) {
       const Plan::LossScale settings = *plan.lossScale;
+      const int32_t *halted = invalidLabel;
       update = [=, inner = std::move(update)] {
         inner();
         advanceLossScale(scale, settings.growth, settings.backoff,
-                         settings.interval, s);
+                         settings.interval, halted, s);
       };
     }
     return update;
@@ -1012,8 +1039,21 @@ private:
     for (const ReluNormGradFusion &pair : found.backward)
       add(pair.reluGrad, pair.normGrad, FusedShape::ReluNormGrad,
           plan.steps[pair.normGrad].reads[1], pair.writeGradient);
-    if (!shapes.empty())
+    if (shapes.empty())
+      return;
+    // The fused kernels are an optimization: if NVRTC or loading its cubin
+    // fails, the separate kernels compute the same values.
+    try {
       fused = std::make_unique<FusedModule>(shapes, KernelCache());
+    } catch (const PlanError &error) {
+      cudaGetLastError();
+      std::cerr << "densenet-run: warning: the fused kernels are not "
+                   "available ("
+                << error.what() << "); the steps run unfused\n";
+      fusedFirst.assign(plan.steps.size(), std::nullopt);
+      fusedSecond.assign(plan.steps.size(), false);
+      pairsApart = 0;
+    }
   }
 
   /// The fused kernel that runs step `index` and the one after it.
@@ -1109,10 +1149,29 @@ private:
   /// running one by one, slower but the same, and the reason goes to
   /// stderr; the stream is left out of capture mode either way.
   void capture() {
-    if (!graphsEnabled()) {
+    if (graphsEnabled())
+      captureGraph();
+    else
       eager = true;
-      return;
+    // NCCL: whether an all-reduce is launched from a captured graph must be
+    // the same on every rank, so one rank whose capture failed (or that
+    // has DENSENET_CUDA_GRAPH=0) makes every rank run its steps one by one.
+    if (communicator && communicator->size() > 1) {
+      double captured = graph ? 1 : 0;
+      communicator->sum(&captured, 1, "whether every rank captured its step");
+      if (captured < communicator->size() && graph) {
+        cudaGraphExecDestroy(graph);
+        graph = nullptr;
+        eager = true;
+        if (communicator->rank() == 0)
+          std::cerr << "densenet-run: warning: a rank could not capture its "
+                       "training step as a CUDA graph; every rank runs its "
+                       "kernels one by one\n";
+      }
     }
+  }
+
+  void captureGraph() {
     cudaGraph_t captured = nullptr;
     try {
       DENSENET_CHECK(
@@ -1148,6 +1207,8 @@ private:
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;
+  void *cublasWorkspace = nullptr;
+  densenet::dist::Communicator *communicator = nullptr; // not owned
   uint8_t *arena = nullptr;
   StepCounters *counters = nullptr;
   int32_t *invalidLabel = nullptr;

@@ -15,9 +15,22 @@ FusedModule::FusedModule(const std::vector<FusedShape> &shapes,
       &major, cudaDevAttrComputeCapabilityMajor, device));
   DENSENET_CHECK(cudaDeviceGetAttribute(
       &minor, cudaDevAttrComputeCapabilityMinor, device));
-  image = cache.compile(fusedKernelSource(shapes), major * 10 + minor);
-  DENSENET_CHECK(cudaLibraryLoadData(&library, image.image.data(), nullptr,
-                                     nullptr, 0, nullptr, nullptr, 0));
+  std::string source = fusedKernelSource(shapes);
+  image = cache.compile(source, major * 10 + minor);
+  auto load = [&] {
+    return cudaLibraryLoadData(&library, image.image.data(), nullptr, nullptr,
+                               0, nullptr, nullptr, 0);
+  };
+  cudaError_t loaded = load();
+  if (loaded != cudaSuccess && image.fromCache) {
+    // A cached entry can look like a cubin and still be damaged: compiled
+    // again, it replaces the entry.
+    cudaGetLastError();
+    library = nullptr;
+    image = cache.compile(source, major * 10 + minor, /*refresh=*/true);
+    loaded = load();
+  }
+  DENSENET_CHECK(loaded);
   for (const FusedShape &shape : shapes) {
     std::string name = shape.name();
     if (kernels.count(name))

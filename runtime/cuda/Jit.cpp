@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <unistd.h>
 #include <vector>
@@ -57,7 +58,12 @@ bool writeAtomically(const std::string &path, const std::string &image) {
       std::filesystem::path(path).parent_path(), error);
   if (error)
     return false;
-  std::string temporary = path + ".tmp." + std::to_string(getpid());
+  // Unique across the hosts and processes that may share the directory.
+  char host[256] = "host";
+  gethostname(host, sizeof host - 1);
+  std::string temporary = path + ".tmp." + host + "." +
+                          std::to_string(getpid()) + "." +
+                          std::to_string(std::random_device()());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     if (!out)
@@ -128,7 +134,7 @@ std::string KernelCache::defaultDirectory() {
 }
 
 CompiledKernels KernelCache::compile(const std::string &source,
-                                     int architecture) const {
+                                     int architecture, bool refresh) const {
   std::vector<std::string> options = optionsFor(architecture);
   std::string key = nvrtcVersionText() + "\n";
   for (const std::string &option : options)
@@ -141,7 +147,7 @@ CompiledKernels KernelCache::compile(const std::string &source,
   CompiledKernels result;
   if (!root.empty()) {
     result.cachePath = root + "/" + name;
-    std::string cached = readFile(result.cachePath);
+    std::string cached = refresh ? std::string() : readFile(result.cachePath);
     if (isCubin(cached)) {
       result.image = std::move(cached);
       result.fromCache = true;

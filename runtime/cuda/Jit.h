@@ -5,10 +5,13 @@
 // Compiling takes seconds, so results are kept in a directory, named by a
 // hash of everything that determines them (the source, the architecture,
 // the options, NVRTC's version): the same plan on the same machine compiles
-// once. An entry is written to a temporary file and renamed, so a reader
+// once. An entry is written to a temporary file (named by host, process and
+// a random number: the directory may be shared) and renamed, so a reader
 // never sees half of one; an entry that is not a cubin (a truncated file, a
-// stray one) is compiled again and replaced. A cache directory that cannot
-// be written is not an error: the kernels are compiled for this run only.
+// stray one) is compiled again and replaced, and so is one the driver
+// refuses to load (FusedModule asks for it with `refresh`). A cache
+// directory that cannot be written is not an error: the kernels are
+// compiled for this run only.
 //
 // NVRTC needs no GPU, so all of this is tested on machines without one.
 //
@@ -37,9 +40,11 @@ public:
   static std::string defaultDirectory();
 
   /// The cubin of `source` for compute capability `architecture` (90 for
-  /// sm_90). Throws PlanError with NVRTC's log when the source does not
-  /// compile.
-  CompiledKernels compile(const std::string &source, int architecture) const;
+  /// sm_90); with `refresh`, compiled even if the cache has it, and the
+  /// entry replaced. Throws PlanError with NVRTC's log when the source does
+  /// not compile.
+  CompiledKernels compile(const std::string &source, int architecture,
+                          bool refresh = false) const;
 
   const std::string &directory() const { return root; }
 

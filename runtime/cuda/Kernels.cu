@@ -502,9 +502,11 @@ __global__ void sgdUpdateKernel(float *parameter, const float *gradient,
                                 float *momentumBuffer, int64_t count,
                                 const float *learningRate, float momentum,
                                 float weightDecay, bool nesterov,
-                                const DeviceLossScale *lossScale) {
-  // A step whose gradients overflowed changes nothing (LossScale.h).
-  if (lossScale && lossScale->overflow)
+                                const DeviceLossScale *lossScale,
+                                const int32_t *halted) {
+  // A step whose gradients overflowed changes nothing (LossScale.h), nor
+  // one with an invalid label.
+  if ((lossScale && lossScale->overflow) || (halted && *halted))
     return;
   float rate = *learningRate;
   float unscale = lossScale ? 1.0f / lossScale->scale : 1.0f;
@@ -523,8 +525,9 @@ __global__ void sgdUpdateKernel(float *parameter, const float *gradient,
 __global__ void sgdUpdatesKernel(const SgdSpan *spans,
                                  const float *learningRate, float momentum,
                                  bool nesterov,
-                                 const DeviceLossScale *lossScale) {
-  if (lossScale && lossScale->overflow)
+                                 const DeviceLossScale *lossScale,
+                                 const int32_t *halted) {
+  if ((lossScale && lossScale->overflow) || (halted && *halted))
     return;
   SgdSpan span = spans[blockIdx.y];
   float rate = *learningRate;
@@ -575,7 +578,10 @@ __global__ void checkFiniteKernel(const GradientSpan *spans,
 
 __global__ void advanceLossScaleKernel(DeviceLossScale *lossScale,
                                        double growth, double backoff,
-                                       int64_t interval) {
+                                       int64_t interval,
+                                       const int32_t *halted) {
+  if (halted && *halted)
+    return;
   advanceLossScaleRule(lossScale->scale, lossScale->goodSteps,
                        lossScale->skipped, lossScale->overflow != 0, growth,
                        backoff, interval);
@@ -807,23 +813,24 @@ void cuda::sgdUpdate(float *parameter, const float *gradient,
                      float *momentumBuffer, int64_t count,
                      const float *learningRate, double momentum,
                      double weightDecay, bool nesterov,
-                     const DeviceLossScale *lossScale, cudaStream_t stream) {
+                     const DeviceLossScale *lossScale, const int32_t *halted,
+                     cudaStream_t stream) {
   sgdUpdateKernel<<<blocksFor(count), kThreads, 0, stream>>>(
       parameter, gradient, momentumBuffer, count, learningRate,
-      float(momentum), float(weightDecay), nesterov, lossScale);
+      float(momentum), float(weightDecay), nesterov, lossScale, halted);
   DENSENET_LAUNCHED();
 }
 
 void cuda::sgdUpdates(const SgdSpan *spans, int spanCount, int64_t mostCount,
                       const float *learningRate, double momentum,
                       bool nesterov, const DeviceLossScale *lossScale,
-                      cudaStream_t stream) {
+                      const int32_t *halted, cudaStream_t stream) {
   if (spanCount > 0)
     sgdUpdatesKernel<<<dim3(unsigned(std::min(blocksFor(mostCount), 256)),
                             unsigned(spanCount)),
                        kThreads, 0, stream>>>(spans, learningRate,
                                               float(momentum), nesterov,
-                                              lossScale);
+                                              lossScale, halted);
     DENSENET_LAUNCHED();
 }
 
@@ -862,8 +869,8 @@ void cuda::checkFinite(const GradientSpan *spans, int spanCount,
 
 void cuda::advanceLossScale(DeviceLossScale *lossScale, double growth,
                             double backoff, int64_t interval,
-                            cudaStream_t stream) {
+                            const int32_t *halted, cudaStream_t stream) {
   advanceLossScaleKernel<<<1, 1, 0, stream>>>(lossScale, growth, backoff,
-                                              interval);
+                                              interval, halted);
   DENSENET_LAUNCHED();
 }

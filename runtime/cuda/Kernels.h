@@ -126,11 +126,14 @@ void softmaxCrossEntropyBackward(const DeviceMap &logits,
                                  cudaStream_t stream);
 
 /// One torch.optim.SGD step. With a loss scale, the gradient is divided by
-/// the scale first, and nothing changes in a step that overflowed.
+/// the scale first, and nothing changes in a step that overflowed. Nothing
+/// changes either while `*halted` (the invalid-label flag, when given) is
+/// set: the CPU backend stops such a step at its loss, before any update.
 void sgdUpdate(float *parameter, const float *gradient, float *momentumBuffer,
                int64_t count, const float *learningRate, double momentum,
                double weightDecay, bool nesterov,
-               const DeviceLossScale *lossScale, cudaStream_t stream);
+               const DeviceLossScale *lossScale, const int32_t *halted,
+               cudaStream_t stream);
 
 /// A run of consecutive updates as one launch (same momentum and Nesterov
 /// setting; each parameter its own weight decay): the same arithmetic per
@@ -145,7 +148,8 @@ struct SgdSpan {
 };
 void sgdUpdates(const SgdSpan *spans, int spanCount, int64_t mostCount,
                 const float *learningRate, double momentum, bool nesterov,
-                const DeviceLossScale *lossScale, cudaStream_t stream);
+                const DeviceLossScale *lossScale, const int32_t *halted,
+                cudaStream_t stream);
 
 /// Mixed precision: `count` f32 weights rounded into `storage` at `copy`,
 /// and a weight gradient in `storage` widened into f32.
@@ -156,7 +160,8 @@ void widenGradient(const void *gradient, float *widened, int64_t count,
 
 /// Loss scaling: a gradient of `count` f32 values to check; sets
 /// lossScale->overflow when one is not finite. clearOverflow starts a
-/// step's checks; advanceLossScale ends the step (LossScale.h's rule).
+/// step's checks; advanceLossScale ends the step (LossScale.h's rule),
+/// unless `*halted` (as sgdUpdate).
 struct GradientSpan {
   const float *data;
   int64_t count;
@@ -165,7 +170,8 @@ void clearOverflow(DeviceLossScale *lossScale, cudaStream_t stream);
 void checkFinite(const GradientSpan *spans, int spanCount,
                  DeviceLossScale *lossScale, cudaStream_t stream);
 void advanceLossScale(DeviceLossScale *lossScale, double growth,
-                      double backoff, int64_t interval, cudaStream_t stream);
+                      double backoff, int64_t interval, const int32_t *halted,
+                      cudaStream_t stream);
 
 } // namespace densenet::runtime::cuda
 

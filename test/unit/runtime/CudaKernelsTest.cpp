@@ -254,10 +254,22 @@ TEST(CudaConformance, LossAndSgd) {
                    momentum.host.data(), 100, rate.host[0], 0.9, 1e-4,
                    nesterov);
     gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
-                   rate.device, 0.9, 1e-4, nesterov, nullptr, nullptr);
+                   rate.device, 0.9, 1e-4, nesterov, nullptr, nullptr,
+                   nullptr);
     expectClose(parameter.host, parameter.download(), 1e-6, "parameters");
     expectClose(momentum.host, momentum.download(), 1e-6, "momentum");
   }
+  // With the invalid-label flag set, the update changes nothing (the CPU
+  // stops such a step at its loss).
+  std::vector<float> before = parameter.download(),
+                     momentumBefore = momentum.download();
+  int32_t halt = 1;
+  cudaMemcpy(scratch + 16, &halt, 4, cudaMemcpyHostToDevice);
+  gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
+                 rate.device, 0.9, 1e-4, false, nullptr,
+                 reinterpret_cast<int32_t *>(scratch + 16), nullptr);
+  EXPECT_EQ(before, parameter.download());
+  EXPECT_EQ(momentumBefore, momentum.download());
   cudaFree(deviceLabels);
   cudaFree(scratch);
 }
@@ -388,8 +400,8 @@ TEST(CudaConformance, LossScalingSkipsOverflowedSteps) {
   gpu::clearOverflow(state, nullptr);
   gpu::checkFinite(spans, 2, state, nullptr);
   gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
-                 rate.device, 0.9, 1e-4, false, state, nullptr);
-  gpu::advanceLossScale(state, 2, 0.5, 2000, nullptr);
+                 rate.device, 0.9, 1e-4, false, state, nullptr, nullptr);
+  gpu::advanceLossScale(state, 2, 0.5, 2000, nullptr, nullptr);
   EXPECT_EQ(parameter.host, parameter.download());
   EXPECT_EQ(momentum.host, momentum.download());
   gpu::DeviceLossScale after{};
@@ -405,8 +417,8 @@ TEST(CudaConformance, LossScalingSkipsOverflowedSteps) {
   gpu::clearOverflow(state, nullptr);
   gpu::checkFinite(spans, 2, state, nullptr);
   gpu::sgdUpdate(parameter.device, gradient.device, momentum.device, 100,
-                 rate.device, 0.9, 1e-4, false, state, nullptr);
-  gpu::advanceLossScale(state, 2, 0.5, 2000, nullptr);
+                 rate.device, 0.9, 1e-4, false, state, nullptr, nullptr);
+  gpu::advanceLossScale(state, 2, 0.5, 2000, nullptr, nullptr);
   std::vector<float> unscaled(gradient.host);
   for (float &g : unscaled)
     g *= 1.0f / 512;
@@ -606,11 +618,11 @@ TEST(CudaConformance, UpdateRunsMatchSeparateUpdates) {
                  cudaMemcpyHostToDevice);
       const gpu::DeviceLossScale *scale = scaled ? state : nullptr;
       gpu::sgdUpdates(spans, int(table.size()), most, rate.device, 0.9,
-                      nesterov, scale, nullptr);
+                      nesterov, scale, nullptr, nullptr);
       for (size_t i = 0; i < counts.size(); ++i)
         gpu::sgdUpdate(separate[i]->device, gradients[i]->device,
                        separateMomenta[i]->device, counts[i], rate.device,
-                       0.9, decays[i], nesterov, scale, nullptr);
+                       0.9, decays[i], nesterov, scale, nullptr, nullptr);
       for (size_t i = 0; i < counts.size(); ++i) {
         EXPECT_EQ(parameters[i]->download(), separate[i]->download()) << i;
         EXPECT_EQ(momenta[i]->download(), separateMomenta[i]->download())

@@ -99,6 +99,23 @@ TEST(Jit, GeneratedKernelsCompileAndTheCacheKeepsThem) {
   EXPECT_EQ(healed.image, first.image);
   gpu::CompiledKernels again = cache.compile(source, 90);
   EXPECT_TRUE(again.fromCache);
+
+  // An entry that looks like a cubin but that the driver refuses is
+  // compiled again on request (FusedModule's retry) and replaced.
+  {
+    std::ofstream damage(first.cachePath, std::ios::trunc | std::ios::binary);
+    damage << "\x7f" "ELF but damaged";
+  }
+  EXPECT_TRUE(cache.compile(source, 90).fromCache);
+  gpu::CompiledKernels refreshed = cache.compile(source, 90, /*refresh=*/true);
+  EXPECT_FALSE(refreshed.fromCache);
+  EXPECT_EQ(refreshed.image, first.image);
+  gpu::CompiledKernels replaced = cache.compile(source, 90);
+  EXPECT_TRUE(replaced.fromCache);
+  EXPECT_EQ(replaced.image, first.image);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(directory),
+                          std::filesystem::directory_iterator()),
+            2); // sm_90 and sm_80, no temporary files
   std::filesystem::remove_all(directory);
 }
 
