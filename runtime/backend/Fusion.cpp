@@ -7,8 +7,8 @@ using namespace densenet::runtime;
 
 namespace {
 
-/// How many steps read each buffer, counting a read of a view as a read of
-/// its root too; and which buffers have views.
+/// How many steps read each buffer (an update reads it too), counting a
+/// read of a view as a read of its root too; and which buffers have views.
 struct Readers {
   std::vector<int> count;
   std::vector<bool> hasViews;
@@ -19,11 +19,12 @@ struct Readers {
       if (buffer.isView())
         hasViews[buffer.viewOf] = true;
     for (const Step &step : plan.steps)
-      for (int id : step.reads) {
-        ++count[id];
-        if (plan.buffers[id].isView())
-          ++count[plan.buffers[id].viewOf];
-      }
+      for (const std::vector<int> *ids : {&step.reads, &step.updates})
+        for (int id : *ids) {
+          ++count[id];
+          if (plan.buffers[id].isView())
+            ++count[plan.buffers[id].viewOf];
+        }
   }
 
   /// Whether anything but the one step that consumes `id` needs its bytes.

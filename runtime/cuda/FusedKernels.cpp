@@ -69,11 +69,11 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
     variance[c] = float(biased);
   }
   float scale = float(weight[c] / sqrt(biased + epsilon));
-  float shift = float(bias[c] - average * scale);
+  float shift = float(fma(-average, double(scale), double(bias[c])));
   %MAP% *y = normalized + c * kPlane, *r = rectified + c * kPlane;
   for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
     long long i = e / kPlane, p = e % kPlane;
-    float value = %LOAD%(x[i * inputStride + p]) * scale + shift;
+    float value = fmaf(%LOAD%(x[i * inputStride + p]), scale, shift);
 %WRITE_NORMALIZED%    r[i * rectifiedStride + p] = %STORE%(value > 0.0f ? value : 0.0f);
   }
 }
@@ -124,7 +124,7 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
     float dy = %LOAD%(r[i * rectifiedStride + p]) > 0.0f
                    ? %LOAD%(dr[i * rectifiedGradStride + p]) : 0.0f;
     dx[i * inputGradStride + p] = %STORE%(
-        scale * (dy - meanGrad - (%LOAD%(x[i * inputStride + p]) - center) * slope));
+        scale * fmaf(-(%LOAD%(x[i * inputStride + p]) - center), slope, dy - meanGrad));
   }
 }
 )";

@@ -31,13 +31,20 @@ FusedModule::FusedModule(const std::vector<FusedShape> &shapes,
     loaded = load();
   }
   DENSENET_CHECK(loaded);
-  for (const FusedShape &shape : shapes) {
-    std::string name = shape.name();
-    if (kernels.count(name))
-      continue;
-    cudaKernel_t handle = nullptr;
-    DENSENET_CHECK(cudaLibraryGetKernel(&handle, library, name.c_str()));
-    kernels[name] = handle;
+  try {
+    for (const FusedShape &shape : shapes) {
+      std::string name = shape.name();
+      if (kernels.count(name))
+        continue;
+      cudaKernel_t handle = nullptr;
+      DENSENET_CHECK(cudaLibraryGetKernel(&handle, library, name.c_str()));
+      kernels[name] = handle;
+    }
+  } catch (...) {
+    // No destructor runs for a constructor that throws.
+    cudaLibraryUnload(library);
+    library = nullptr;
+    throw;
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "runtime/cuda/Kernels.h"
 #include "runtime/cuda/CudaCheck.h"
+#include "runtime/cuda/FusedKernels.h"
 
 #include "runtime/backend/LossScale.h"
 #include "runtime/backend/Philox.h"
@@ -29,6 +30,10 @@ using namespace densenet::runtime::cuda;
 namespace {
 
 constexpr int kThreads = 256;
+// The fused kernels reduce over the same tree, so they compute the same
+// bits only with as many threads.
+static_assert(kThreads == kFusedThreads,
+              "Kernels.cu and FusedKernels.cpp must reduce alike");
 
 int blocksFor(int64_t count) {
   int64_t blocks = (count + kThreads - 1) / kThreads;
@@ -141,10 +146,13 @@ __global__ void batchNormForwardKernel(Map<T> input, const float *weight,
     variance[c] = float(biased);
   }
   float scale = float(weight[c] / sqrt(biased + epsilon));
-  float shift = float(bias[c] - average * scale);
+  // Every multiply-add is written as fma (FusedKernels.cpp too): a plain
+  // a * b + c in PTX leaves the contraction to ptxas, and the fused kernels'
+  // ptxas (NVRTC's, at run time) must make the same choice as this one.
+  float shift = float(fma(-average, double(scale), double(bias[c])));
   for (int64_t e = threadIdx.x; e < count; e += blockDim.x)
     at(output, e / plane, c, e % plane) =
-        at(input, e / plane, c, e % plane) * scale + shift;
+        fmaf(float(at(input, e / plane, c, e % plane)), scale, shift);
 }
 
 template <typename T>
@@ -194,8 +202,8 @@ __global__ void batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
   for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
     int64_t i = e / plane, p = e % plane;
     at(inputGrad, i, c, p) =
-        scale * (at(outputGrad, i, c, p) - meanGrad -
-                 (at(input, i, c, p) - center) * slope);
+        scale * fmaf(-(float(at(input, i, c, p)) - center), slope,
+                     float(at(outputGrad, i, c, p)) - meanGrad);
   }
 }
 
