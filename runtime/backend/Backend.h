@@ -59,11 +59,13 @@ public:
   /// Bytes the backend allocated besides the arena (documented, fixed).
   virtual int64_t bytesOutsideArena() const = 0;
   /// What this process holds on the device now as the device counts it
-  /// (on a GPU: context, library kernels and allocations, from NVML), and
-  /// how it was counted; -1 where there is no such figure (the CPU, whose
-  /// arena is measured above).
-  virtual int64_t deviceProcessBytes(std::string *source = nullptr) const {
-    (void)source;
+  /// (on a GPU: context, library kernels and allocations, from NVML), how
+  /// it was counted, and whether the figure is this process's alone (a
+  /// device-wide difference also counts other processes); -1 where there is
+  /// no such figure (the CPU, whose arena is measured above).
+  virtual int64_t deviceProcessBytes(std::string *source = nullptr,
+                                     bool *ownOnly = nullptr) const {
+    (void)source, (void)ownOnly;
     return -1;
   }
 

@@ -335,8 +335,9 @@ public:
 
   int64_t measuredPeakBytes() const override { return tracker.peakBytes(); }
   int64_t bytesOutsideArena() const override { return 0; }
-  int64_t deviceProcessBytes(std::string *source) const override {
-    return memory->processBytes(source);
+  int64_t deviceProcessBytes(std::string *source,
+                             bool *ownOnly) const override {
+    return memory->processBytes(source, ownOnly);
   }
 
   std::optional<LossScaleStatus> lossScaleStatus() const override {

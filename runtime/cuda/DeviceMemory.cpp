@@ -14,6 +14,9 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <vector>
 
 using namespace densenet::runtime::cuda;
@@ -38,11 +41,31 @@ using InitFn = NvmlReturn (*)();
 using ByBusIdFn = NvmlReturn (*)(const char *, NvmlDevice *);
 using ProcessesFn = NvmlReturn (*)(NvmlDevice, unsigned int *, void *);
 
+/// Whether this process sees PIDs other than the host's (a container):
+/// NVML may then list host PIDs, which getpid() cannot be matched with.
+/// /proc/self/status's NSpid has one PID per namespace level.
+bool inNestedPidNamespace() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("NSpid:", 0) == 0) {
+      std::istringstream pids(line.substr(6));
+      int levels = 0;
+      for (std::string pid; pids >> pid;)
+        ++levels;
+      return levels > 1;
+    }
+  return false;
+}
+
 /// The process records hold `count` entries, in a buffer with room for
 /// twice as many: some drivers' _v3 entries are longer than the documented
 /// struct (an extra 8-byte field), and must not write past the end.
+/// Outside the host's PID namespace a PID match may be another process's
+/// record, so there only a list of one counts: this process holds a
+/// context on the device, so that one is its own.
 template <typename Info>
-int64_t ownBytes(ProcessesFn get, NvmlDevice device) {
+int64_t ownBytes(ProcessesFn get, NvmlDevice device, bool nested) {
   unsigned int count = 64;
   std::vector<Info> infos(2 * count);
   NvmlReturn status = get(device, &count, infos.data());
@@ -53,11 +76,20 @@ int64_t ownBytes(ProcessesFn get, NvmlDevice device) {
   }
   if (status != 0)
     return -1;
+  // NVML_VALUE_NOT_AVAILABLE: the driver does not say (e.g. without
+  // permission to see the process).
+  auto bytes = [](const Info &info) {
+    return info.usedGpuMemory == ~0ULL
+               ? int64_t(-1)
+               : static_cast<int64_t>(info.usedGpuMemory);
+  };
+  if (nested)
+    return count == 1 ? bytes(infos[0]) : -1;
   unsigned int self = static_cast<unsigned int>(getpid());
   for (unsigned int i = 0; i < count; ++i)
     if (infos[i].pid == self)
-      return static_cast<int64_t>(infos[i].usedGpuMemory);
-  return -1; // not listed: another PID namespace (a container)
+      return bytes(infos[i]);
+  return -1; // not listed
 }
 
 } // namespace
@@ -73,13 +105,16 @@ DeviceMemory::DeviceMemory(int device) : device(device) {
   auto byBusId = reinterpret_cast<ByBusIdFn>(
       dlsym(library, "nvmlDeviceGetHandleByPciBusId_v2"));
   char busId[32] = {};
+  if (!init || !byBusId || init() != 0)
+    return;
+  initialized = true;
   // NVML numbers devices in PCI order, CUDA in its own: match by bus id.
-  if (!init || !byBusId || init() != 0 ||
-      cudaDeviceGetPCIBusId(busId, sizeof busId, device) != cudaSuccess ||
+  if (cudaDeviceGetPCIBusId(busId, sizeof busId, device) != cudaSuccess ||
       byBusId(busId, &handle) != 0) {
     handle = nullptr;
     return;
   }
+  nested = inNestedPidNamespace();
   // _v2 first: its records are the documented 24 bytes everywhere, where
   // some drivers' _v3 (535.x) write longer ones, which this would misread.
   for (auto [name, version] :
@@ -96,21 +131,24 @@ DeviceMemory::~DeviceMemory() {
   if (library) {
     if (auto shutdown =
             reinterpret_cast<InitFn>(dlsym(library, "nvmlShutdown")))
-      if (handle)
+      if (initialized)
         shutdown();
     dlclose(library);
   }
 }
 
-int64_t DeviceMemory::processBytes(std::string *source) const {
+int64_t DeviceMemory::processBytes(std::string *source,
+                                   bool *ownOnly) const {
   if (handle && getProcesses) {
     auto get = reinterpret_cast<ProcessesFn>(getProcesses);
     int64_t bytes = processesVersion == 1
-                        ? ownBytes<ProcessInfoV1>(get, handle)
-                        : ownBytes<ProcessInfoV2>(get, handle);
+                        ? ownBytes<ProcessInfoV1>(get, handle, nested)
+                        : ownBytes<ProcessInfoV2>(get, handle, nested);
     if (bytes >= 0) {
       if (source)
         *source = "NVML";
+      if (ownOnly)
+        *ownOnly = true;
       return bytes;
     }
   }
@@ -120,5 +158,7 @@ int64_t DeviceMemory::processBytes(std::string *source) const {
     return -1;
   if (source)
     *source = "cudaMemGetInfo since start";
+  if (ownOnly)
+    *ownOnly = false;
   return static_cast<int64_t>(freeAtStart) - static_cast<int64_t>(free);
 }

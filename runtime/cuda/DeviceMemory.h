@@ -4,9 +4,12 @@
 // per-process figure (context, library kernels and every allocation
 // included), read through libnvidia-ml, which ships with the driver and is
 // opened at run time, so that building needs no driver. Where NVML is
-// missing or does not list the process (some containers), the difference of
-// cudaMemGetInfo's free memory from when the backend started, which misses
-// what the context took before.
+// missing or cannot tell which record is this process's (in a container
+// whose PIDs are not the host's, when the device has other processes too),
+// the difference of cudaMemGetInfo's free memory from when the backend
+// started: it misses what the context took before, and counts what other
+// processes took on the device since (so it is only a warning over the
+// budget, runtime/train/Trainer.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,9 +30,11 @@ public:
   DeviceMemory(const DeviceMemory &) = delete;
   DeviceMemory &operator=(const DeviceMemory &) = delete;
 
-  /// Bytes this process holds on the device now, and how they were counted
-  /// ("NVML" or "cudaMemGetInfo since start").
-  int64_t processBytes(std::string *source = nullptr) const;
+  /// Bytes this process holds on the device now, how they were counted
+  /// ("NVML" or "cudaMemGetInfo since start"), and whether that is this
+  /// process's figure alone (NVML's).
+  int64_t processBytes(std::string *source = nullptr,
+                       bool *ownOnly = nullptr) const;
 
 private:
   int device;
@@ -38,6 +43,8 @@ private:
   void *handle = nullptr;  // nvmlDevice_t of `device`
   void *getProcesses = nullptr;
   int processesVersion = 0; // 3, 2 or 1: the entry point found
+  bool initialized = false; // nvmlInit succeeded: shut down at the end
+  bool nested = false;      // in a PID namespace other than the host's
 };
 
 } // namespace densenet::runtime::cuda
