@@ -137,16 +137,19 @@ private:
   void setUp(densenet::dist::Communicator *communicator) {
     this->communicator = communicator;
     DENSENET_CHECK(cudaSetDevice(device));
-    if (storage == Storage::BF16) {
+    {
+      // Kernels.cu is built for sm_90 and as compute_80 PTX (CUDA 13 builds
+      // nothing older): an older GPU would fail at the first launch.
       cudaDeviceProp properties{};
       DENSENET_CHECK(cudaGetDeviceProperties(&properties, device));
       if (properties.major < 8)
-        throw PlanError(plan.source + ": bf16 plans need a GPU of compute "
+        throw PlanError("densenet-run's CUDA kernels need a GPU of compute "
                         "capability 8.0 or later (this " +
                         std::string(properties.name) + " is " +
                         std::to_string(properties.major) + "." +
                         std::to_string(properties.minor) +
-                        "); compile the plan with --dtype f16 or f32");
+                        "); run " + plan.source +
+                        " on the CPU (--device cpu) if its target allows");
     }
     DENSENET_CHECK(cudaFree(nullptr)); // the context, before measuring
     memory = std::make_unique<cuda::DeviceMemory>(device);
