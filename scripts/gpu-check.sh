@@ -8,8 +8,8 @@
 #                                          # results under $OUT (default ./gpu-results)
 #
 # --prepare copies what the runtime needs and the GPU machine lacks into
-# .gpu/deps (nlohmann/json, CLI11, zlib and oneDNN headers, libdnnl and libz,
-# GoogleTest's sources) and compiles the plans with this build's densenetc
+# .gpu/deps (nlohmann/json, CLI11, zlib and oneDNN headers, libdnnl, the
+# libOpenCL it links to, libz, GoogleTest's sources) and compiles the plans with this build's densenetc
 # into .gpu/plans: DenseNet-121 at batch 64 for the h200 target with nothing
 # recomputed, at its smallest budget, and in bf16 and f16, and
 # DenseNet-BC-100 for CIFAR (in f32 and f16), also
@@ -23,8 +23,10 @@
 # CPU kernels, trains a few hundred steps on synthetic data, measures
 # densenet-run's images/s and peak device memory for each plan, and PyTorch's
 # torchvision DenseNet-121 at the same batch (memory_efficient False and
-# True, channels-last, AMP) with bench/gpu/torch_step.py. Every log and
-# figure lands in $OUT.
+# True, channels-last, AMP) with bench/gpu/torch_step.py, and the largest
+# batch PyTorch fits in 12 GB. $OUT (default ./gpu-results) gets
+# summary.txt, gpu-results.json and .md, torch.json and logs.tar.gz (every
+# log and metrics file): the device tool returns at most 8 files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +38,7 @@ if [ "${1:-}" = "--prepare" ]; then
   cp /usr/include/zlib.h /usr/include/zconf.h .gpu/deps/include/
   cp /usr/include/dnnl*.h* .gpu/deps/include/ && cp -r /usr/include/oneapi .gpu/deps/include/
   cp -L /usr/lib/x86_64-linux-gnu/libdnnl.so.2 .gpu/deps/lib/libdnnl.so.2
+  cp -L /usr/lib/x86_64-linux-gnu/libOpenCL.so.1 .gpu/deps/lib/libOpenCL.so.1 # libdnnl needs it
   cp -L /lib/x86_64-linux-gnu/libz.so.1 .gpu/deps/lib/libz.so.1
   cp -r /usr/src/googletest .gpu/deps/googletest
   "$densenetc" --target h200 --model densenet121 --batch-size 64 -o .gpu/plans/d121-keep.json
@@ -85,8 +88,19 @@ if [ "${1:-}" = "--prepare" ]; then
   exit 0
 fi
 
-out=${OUT:-gpu-results}
-mkdir -p "$out"
+# The device tool returns at most 8 files from $OUT, so everything is
+# written to a work folder, and at exit (a failed build too) $OUT gets the
+# summary, the results, PyTorch's figures and every log in one tarball.
+results=${OUT:-gpu-results}
+mkdir -p "$results"
+out=$(mktemp -d "${TMPDIR:-/tmp}/gpu-check.XXXXXX")
+finish() {
+  for f in summary.txt gpu-results.json gpu-results.md torch.json; do
+    [ -f "$out/$f" ] && cp "$out/$f" "$results/"
+  done
+  tar czf "$results/logs.tar.gz" -C "$out" --exclude=kernel-cache --exclude='*.safetensors' .
+}
+trap finish EXIT
 log() { echo "== $*" | tee -a "$out/summary.txt"; }
 status=0
 # The device tool stops a command after 600 s. Each section runs only if the
@@ -99,44 +113,53 @@ section() { # title seconds
   if [ "$(left)" -ge "$2" ]; then log "$1"; return 0; fi
   log "SKIPPED, $(left) s left of the time budget (needs ~$2 s): $1"; status=1; return 1
 }
-# A command's timeout: at most $1 seconds, and never past the deadline.
+# A command's time limit: at most $1 seconds (about twice what it should
+# take, so that one hang cannot eat the sections after it), never past the
+# deadline; `limit N command...` also kills what ignores the first signal.
 cap() { local t=$(( $(left) - 10 )); [ "$t" -gt "$1" ] && t=$1; [ "$t" -lt 1 ] && t=1; echo "$t"; }
+limit() { local seconds=$1; shift; timeout -k 5 "$(cap "$seconds")" "$@"; }
 export PYTHONUNBUFFERED=1
 
 log "machine: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1)"
 [ -d .gpu/deps ] || { log "no .gpu/deps: run scripts/gpu-check.sh --prepare here first and carry .gpu"; exit 1; }
 export LD_LIBRARY_PATH=$PWD/.gpu/deps/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
-# The fused kernels densenet-run compiles with NVRTC are kept here (and
-# come back under $OUT for inspection).
+# The fused kernels densenet-run compiles with NVRTC are kept here.
 export DENSENET_KERNEL_CACHE=$out/kernel-cache
+# No network there: NCCL stays on this machine.
+export NCCL_SOCKET_IFNAME=lo NCCL_DEBUG=WARN
 
 log "build (runtime only, CUDA)"
 start=$(date +%s)
 if ! { cmake -G Ninja -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DDENSENET_RUNTIME_ONLY=ON \
          -DDENSENET_DEPS_DIR="$PWD/.gpu/deps" -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc &&
        cmake --build build-gpu -j 16; } > "$out/build.log" 2>&1; then
-  log "build FAILED (build.log)"; tail -40 "$out/build.log"; exit 1
+  log "build FAILED (build.log)"; tail -40 "$out/build.log" | tee -a "$out/summary.txt"; exit 1
 fi
 log "built in $(( $(date +%s) - start )) s"
 
 if section "CUDA conformance tests (vs the CPU kernels)" 60; then
-  timeout "$(cap 120)" build-gpu/bin/densenet-cuda-tests > "$out/conformance.log" 2>&1 || status=1
-  grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran" "$out/conformance.log" | tee -a "$out/summary.txt"
+  limit 90 build-gpu/bin/densenet-cuda-tests > "$out/conformance.log" 2>&1 || status=1
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests? from .* ran" "$out/conformance.log" | tee -a "$out/summary.txt"
+  if grep -q '^\[  SKIPPED \]' "$out/conformance.log"; then
+    log "conformance tests SKIPPED: the GPU was not usable"; status=1
+  fi
 fi
 
+# Synthetic data holds 1024 images (16 steps of 64 a epoch), and the
+# results table reads the last epoch's figures: runs are whole epochs.
 run_plan() { # name plan steps
   local name=$1 plan=$2 steps=$3
-  timeout "$(cap 240)" build-gpu/bin/densenet-run "$plan" --data synthetic --steps "$steps" --device cuda \
+  limit 120 build-gpu/bin/densenet-run "$plan" --data synthetic --steps "$steps" --device cuda \
     --no-eval --progress lines --metrics "$out/$name.metrics.jsonl" > "$out/$name.log" 2>&1 || status=1
   tail -2 "$out/$name.log" | tee -a "$out/summary.txt"
 }
 if section "whole training steps vs PyTorch (float64 reference, the CPU test's tolerance)" 60; then
-timeout "$(cap 120)" python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json \
+limit 90 python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json \
   --plan .gpu/plans/step-bc.json --densenet-run build-gpu/bin/densenet-run --device cuda \
   --steps 3 > "$out/step-check.log" 2>&1 || status=1
 tee -a "$out/summary.txt" < "$out/step-check.log"
 for dtype in bf16 f16; do
-  timeout "$(cap 120)" python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json \
+  limit 90 python3 scripts/runtime_step_check.py .gpu/plans/step-bc-model.json \
     --plan .gpu/plans/step-bc-$dtype-gpu.json --dtype $dtype --tolerance 0.1 \
     --densenet-run build-gpu/bin/densenet-run --device cuda --steps 2 \
     > "$out/step-check-$dtype.log" 2>&1 || status=1
@@ -149,7 +172,7 @@ for dtype in f32 bf16 f16; do
   case $dtype in f32) tolerance=1e-4 ;; bf16) tolerance=5e-3 ;; f16) tolerance=2e-3 ;; esac
   for device in cpu gpu; do
     rm -f "$out/steps-$dtype-$device.jsonl"
-    timeout "$(cap 120)" build-gpu/bin/densenet-run .gpu/plans/step-bc-$dtype-$device.json \
+    limit 60 build-gpu/bin/densenet-run .gpu/plans/step-bc-$dtype-$device.json \
       --device $([ $device = gpu ] && echo cuda || echo cpu) --data synthetic --limit-train 8 \
       --steps 5 --seed 1 --schedule constant --no-eval --progress none \
       --metrics "$out/steps-$dtype-$device.jsonl" > "$out/steps-$dtype-$device.log" 2>&1 ||
@@ -160,21 +183,34 @@ for dtype in f32 bf16 f16; do
 done
 fi
 
-section "training: DenseNet-BC-100 b64, 300 steps" 45 &&
-  run_plan bc100 .gpu/plans/bc100.json 300
-section "training: DenseNet-121 b64, nothing recomputed, 100 steps" 40 &&
-  run_plan d121-keep .gpu/plans/d121-keep.json 100
-section "training: DenseNet-121 b64 at its smallest budget, 100 steps" 40 &&
-  run_plan d121-min .gpu/plans/d121-min.json 100
-if section "training: DenseNet-121 b64 in bf16, then f16 (dynamic loss scaling), 100 steps each" 70; then
-  run_plan d121-bf16 .gpu/plans/d121-bf16.json 100
-  run_plan d121-f16 .gpu/plans/d121-f16.json 100
+section "training: DenseNet-BC-100 b64, 304 steps" 45 &&
+  run_plan bc100 .gpu/plans/bc100.json 304
+section "training: DenseNet-121 b64, nothing recomputed, 112 steps" 40 &&
+  run_plan d121-keep .gpu/plans/d121-keep.json 112
+section "training: DenseNet-121 b64 at its smallest budget, 112 steps" 40 &&
+  run_plan d121-min .gpu/plans/d121-min.json 112
+if section "training: DenseNet-121 b64 in bf16, then f16 (dynamic loss scaling), 112 steps each" 70; then
+  run_plan d121-bf16 .gpu/plans/d121-bf16.json 112
+  run_plan d121-f16 .gpu/plans/d121-f16.json 112
   grep -h "loss scale" "$out/d121-f16.log" | tail -1 | tee -a "$out/summary.txt"
+fi
+
+# PyTorch's figures are written as soon as each is measured: a cut-off
+# search still leaves the timings.
+if section "PyTorch torchvision DenseNet-121 b64 (same GPU): step time and memory" 80; then
+  limit 200 python3 bench/gpu/torch_step.py --batch-size 64 --steps 20 --json "$out/torch.json" \
+    > "$out/torch.log" 2>&1 || status=1
+  tee -a "$out/summary.txt" < "$out/torch.log"
+fi
+if section "PyTorch torchvision DenseNet-121: the largest batch in 12 GB" 60; then
+  limit 200 python3 bench/gpu/torch_step.py --batch-size 64 --largest-in 12e9 --largest-only \
+    --json "$out/torch.json" > "$out/torch-largest.log" 2>&1 || status=1
+  tee -a "$out/summary.txt" < "$out/torch-largest.log"
 fi
 
 if section "NCCL all-reduce path, one rank: weights must equal the plain plan's" 40; then
 for p in bc100 bc100-nccl; do
-  timeout "$(cap 120)" build-gpu/bin/densenet-run .gpu/plans/$p.json --data synthetic --steps 20 --seed 1 \
+  limit 60 build-gpu/bin/densenet-run .gpu/plans/$p.json --data synthetic --steps 20 --seed 1 \
     --device cuda --no-eval --progress none --save-weights "$out/$p.safetensors" \
     > "$out/$p-weights.log" 2>&1 || { status=1; tail -3 "$out/$p-weights.log"; }
 done
@@ -186,7 +222,7 @@ fi
 if section "fused kernels (NVRTC) and update runs against separate ones: same weights (f32, then f16), and the speed of each" 90; then
 for plan in bc100 bc100-f16; do
   for f in 1 0; do
-    DENSENET_FUSION=$f timeout "$(cap 120)" build-gpu/bin/densenet-run .gpu/plans/$plan.json --data synthetic \
+    DENSENET_FUSION=$f limit 60 build-gpu/bin/densenet-run .gpu/plans/$plan.json --data synthetic \
       --steps 20 --seed 1 --device cuda --no-eval --progress none \
       --save-weights "$out/fusion$f.safetensors" > "$out/$plan-fusion$f-weights.log" 2>&1 ||
       { status=1; tail -3 "$out/$plan-fusion$f-weights.log"; }
@@ -196,14 +232,7 @@ for plan in bc100 bc100-f16; do
     tee -a "$out/summary.txt" || status=1
   rm -f "$out"/fusion*.safetensors
 done
-DENSENET_FUSION=0 run_plan d121-keep-unfused .gpu/plans/d121-keep.json 100
-fi
-
-if section "PyTorch torchvision DenseNet-121 b64 (same GPU)" 90; then
-  timeout "$(cap 360)" python3 bench/gpu/torch_step.py --batch-size 64 --steps 30 --largest-in 12e9 \
-    --json "$out/torch.json" \
-    > "$out/torch.log" 2>&1 || status=1
-  tee -a "$out/summary.txt" < "$out/torch.log"
+DENSENET_FUSION=0 run_plan d121-keep-unfused .gpu/plans/d121-keep.json 112
 fi
 
 log "results: gpu-results.json and gpu-results.md (copy them to bench/gpu/results/)"
@@ -212,7 +241,7 @@ python3 scripts/gpu_results.py "$out" --run bc100=.gpu/plans/bc100.json \
   --run d121-keep-unfused=.gpu/plans/d121-keep.json --run d121-bf16=.gpu/plans/d121-bf16.json \
   --run d121-f16=.gpu/plans/d121-f16.json --torch "$out/torch.json" \
   --largest .gpu/plans/largest.json >> "$out/summary.txt" 2>&1 || status=1
-tail -20 "$out/summary.txt"
+cat "$out/gpu-results.md" 2>/dev/null
 
 log "done (status $status)"
 exit $status

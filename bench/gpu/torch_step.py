@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times PyTorch's torchvision DenseNet-121 training steps on the GPU.
 
-    torch_step.py --batch-size 64 --steps 30 [--json FILE] [--largest-in 12e9]
+    torch_step.py --batch-size 64 --steps 20 [--json FILE]
+    torch_step.py --batch-size 64 --largest-in 12e9 --largest-only --json FILE
 
 The peers densenet-run is measured against in scripts/gpu-check.sh: for
 each configuration (memory_efficient False and True, each in NCHW f32, in
@@ -14,7 +15,12 @@ With --largest-in BYTES, also the largest batch of each memory_efficient
 setting (NCHW, f32) whose training step runs with PyTorch's allocator capped
 at BYTES of the device (torch.cuda.set_per_process_memory_fraction): doubling
 from the batch size, then bisection; a batch fits if two steps run without
-running out of memory.
+running out of memory (cuDNN's benchmark mode off, so that each probe does
+not tune anew). --largest-only skips the timings and adds to the --json
+file a previous run wrote. The JSON is written after every configuration
+and every largest batch, so a run cut off keeps what it measured. It also
+records whether PyTorch let cuDNN and cuBLAS use TF32 for f32 (its default
+for convolutions; densenet-run's f32 plans compute in f32).
 """
 
 import argparse
@@ -59,6 +65,14 @@ def measure(batch, steps, memory_efficient, channels_last, amp):
     return result
 
 
+def out_of_memory(error):
+    """cuDNN's and cuBLAS's allocation failures under the cap are not always
+    torch.cuda.OutOfMemoryError."""
+    return isinstance(error, torch.cuda.OutOfMemoryError) or (
+        isinstance(error, RuntimeError)
+        and any(text in str(error) for text in ("out of memory", "ALLOC")))
+
+
 def fits(batch, memory_efficient):
     """Whether two training steps of `batch` run within the memory cap."""
     model = optimizer = images = labels = None
@@ -75,7 +89,9 @@ def fits(batch, memory_efficient):
             optimizer.step()
         torch.cuda.synchronize()
         return True
-    except torch.cuda.OutOfMemoryError:
+    except RuntimeError as error:  # OutOfMemoryError is one
+        if not out_of_memory(error):
+            raise
         return False
     finally:
         del model, optimizer, images, labels
@@ -99,33 +115,55 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--json")
     parser.add_argument("--largest-in", type=float, metavar="BYTES")
+    parser.add_argument("--largest-only", action="store_true",
+                        help="skip the timings; add to the --json file")
     args = parser.parse_args()
-    torch.backends.cudnn.benchmark = True
-    results = []
-    for memory_efficient in (False, True):
-        for channels_last, amp in ((False, False), (True, False), (True, True)):
-            r = measure(args.batch_size, args.steps, memory_efficient, channels_last, amp)
-            results.append(r)
-            print(f"torch densenet121 b{r['batch']} memory_efficient={memory_efficient} "
-                  f"channels_last={channels_last} amp={amp}: {r['images_per_second']:.0f} img/s, "
-                  f"peak {r['peak_allocated_bytes'] / 2**20:.0f} MiB allocated, "
-                  f"{r['peak_reserved_bytes'] / 2**20:.0f} MiB reserved", flush=True)
-    largest = {}
+    if args.largest_only and not (args.largest_in and args.json):
+        parser.error("--largest-only needs --largest-in and --json")
+
+    data = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "results": [], "largest_batch": {}, "largest_in_bytes": args.largest_in}
+    if args.largest_only:
+        try:
+            with open(args.json) as f:
+                previous = json.load(f)
+            data["results"] = previous.get("results", [])
+        except (OSError, ValueError):
+            pass
+
+    def save():
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(data, f, indent=1)
+
+    if not args.largest_only:
+        torch.backends.cudnn.benchmark = True
+        for memory_efficient in (False, True):
+            for channels_last, amp in ((False, False), (True, False), (True, True)):
+                r = measure(args.batch_size, args.steps, memory_efficient, channels_last, amp)
+                data["results"].append(r)
+                save()
+                print(f"torch densenet121 b{r['batch']} memory_efficient={memory_efficient} "
+                      f"channels_last={channels_last} amp={amp}: "
+                      f"{r['images_per_second']:.0f} img/s, "
+                      f"peak {r['peak_allocated_bytes'] / 2**20:.0f} MiB allocated, "
+                      f"{r['peak_reserved_bytes'] / 2**20:.0f} MiB reserved", flush=True)
     if args.largest_in:
+        torch.backends.cudnn.benchmark = False
         total = torch.cuda.get_device_properties(0).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.largest_in / total))
         for memory_efficient in (False, True):
             key = f"memory_efficient={memory_efficient}"
-            largest[key] = largest_batch(args.batch_size, memory_efficient)
+            data["largest_batch"][key] = largest_batch(args.batch_size, memory_efficient)
+            save()
             print(f"torch densenet121 largest batch in {args.largest_in / 1e9:g} GB, "
-                  f"{key}: {largest[key]}", flush=True)
-    if args.json:
-        json.dump({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
-                   "results": results, "largest_batch": largest,
-                   "largest_in_bytes": args.largest_in}, open(args.json, "w"), indent=1)
+                  f"{key}: {data['largest_batch'][key]}", flush=True)
+    save()
 
 
 if __name__ == "__main__":

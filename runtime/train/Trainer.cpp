@@ -558,32 +558,6 @@ static int train(const TrainOptions &options, const Plan &plan,
                                        formatBytes(*plan.budgetBytes))
                                           .c_str()
                                     : "");
-    if (deviceBytes >= 0 && plan.budgetBytes &&
-        deviceBytes > *plan.budgetBytes) {
-      std::string overshoot =
-          std::to_string(deviceBytes) + " bytes of device memory (" +
-          deviceSource + "), " +
-          std::to_string(deviceBytes - *plan.budgetBytes) +
-          " bytes over the plan's budget of " +
-          std::to_string(*plan.budgetBytes);
-      std::string reserve =
-          std::to_string((plan.reserveBytes + deviceBytes -
-                          *plan.budgetBytes + (1 << 20) - 1) >> 20) +
-          "MiB";
-      // A device-wide difference also counts other processes on the GPU
-      // (other ranks, other users): a warning, not proof.
-      if (!ownOnly)
-        std::fprintf(stderr,
-                     "densenet-run: warning: the device shows %s, counting "
-                     "any other process on it; if none, recompile with "
-                     "densenetc --reserve %s (or more)\n",
-                     overshoot.c_str(), reserve.c_str());
-      else
-        throw PlanError("this process holds " + overshoot +
-                        "; the target's reserve is too small for this GPU "
-                        "and software: recompile with densenetc --reserve " +
-                        reserve + " (or more)");
-    }
     if (lead)
     std::fprintf(stderr,
                  "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc "
@@ -629,6 +603,33 @@ static int train(const TrainOptions &options, const Plan &plan,
       metrics.flush();
     }
     checkpoint();
+    // Checked once the epoch's figures and checkpoint are written.
+    if (deviceBytes >= 0 && plan.budgetBytes &&
+        deviceBytes > *plan.budgetBytes) {
+      std::string overshoot =
+          std::to_string(deviceBytes) + " bytes of device memory (" +
+          deviceSource + "), " +
+          std::to_string(deviceBytes - *plan.budgetBytes) +
+          " bytes over the plan's budget of " +
+          std::to_string(*plan.budgetBytes);
+      std::string reserve =
+          std::to_string((plan.reserveBytes + deviceBytes -
+                          *plan.budgetBytes + (1 << 20) - 1) >> 20) +
+          "MiB";
+      // A device-wide difference also counts other processes on the GPU
+      // (other ranks, other users): a warning, not proof.
+      if (!ownOnly)
+        std::fprintf(stderr,
+                     "densenet-run: warning: the device shows %s, counting "
+                     "any other process on it; if none, recompile with "
+                     "densenetc --reserve %s (or more)\n",
+                     overshoot.c_str(), reserve.c_str());
+      else
+        throw PlanError("this process holds " + overshoot +
+                        "; the target's reserve is too small for this GPU "
+                        "and software: recompile with densenetc --reserve " +
+                        reserve + " (or more)");
+    }
   }
 
   std::string exportPath = options.exportBatchesPath;
