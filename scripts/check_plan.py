@@ -41,7 +41,7 @@ FORWARD_OPS = {"tg.conv2d", "tg.batch_norm", "tg.relu", "tg.concat", "tg.max_poo
 BACKWARD_OPS = {"tg.conv2d_grad_input", "tg.conv2d_grad_filter", "tg.batch_norm_grad",
                 "tg.relu_grad", "tg.max_pool_grad", "tg.avg_pool_grad",
                 "tg.global_avg_pool_grad", "tg.linear_grad", "tg.dropout_grad",
-                "tg.softmax_cross_entropy_grad", "tg.slice", "tg.accumulate"}
+                "tg.softmax_cross_entropy_grad", "tg.slice", "tg.accumulate", "tg.all_reduce"}
 UPDATE_OPS = {"tg.sgd_update", "tg.running_stats_update"}
 # Segment names whose layers are not prefixed by the segment name.
 SEGMENT_LAYERS = {
@@ -170,12 +170,25 @@ def check_buffer_fields(ctx):
         if has_off and not is_int(b["offset"]):
             ctx.err("buffer #%d '%s': offset is not an integer" % (i, b.get("name")))
             ctx.fatal = True
-        if has_view:
-            for k in ("view_of", "channel_offset", "channels"):
-                if not is_int(b.get(k)):
-                    ctx.err("buffer #%d '%s': view field '%s' missing or not an integer"
-                            % (i, b.get("name"), k))
-                    ctx.fatal = True
+        channel_fields = [k for k in ("channel_offset", "channels") if k in b]
+        if has_off and not has_view and (channel_fields or "byte_offset" in b):
+            ctx.err("buffer #%d '%s': a root (with 'offset') has view field(s) %s"
+                    % (i, b.get("name"), ", ".join(channel_fields + ["byte_offset"] * ("byte_offset" in b))))
+        if not has_view:
+            continue
+        # a view is either a channel view (channel_offset, channels) or a contiguous view (byte_offset)
+        if "byte_offset" in b and channel_fields:
+            ctx.err("buffer #%d '%s': has both 'byte_offset' (a contiguous view) and %s (a channel view); "
+                    "a view has exactly one of the two" % (i, b.get("name"), " and ".join(
+                        "'%s'" % k for k in channel_fields)))
+            ctx.fatal = True
+            continue
+        kind = ("view_of", "byte_offset") if "byte_offset" in b else ("view_of", "channel_offset", "channels")
+        for k in kind:
+            if not is_int(b.get(k)):
+                ctx.err("buffer #%d '%s': view field '%s' missing or not an integer"
+                        % (i, b.get("name"), k))
+                ctx.fatal = True
 
 
 def check_step_fields(ctx):
@@ -230,6 +243,11 @@ def build_index(ctx):
                     m.setdefault(bid, []).append(si)
     ctx.input_ids = set(v for v in p["inputs"].values() if is_int(v))
     ctx.output_ids = set(v for v in p["outputs"].values() if is_int(v))
+    # roots with contiguous views (all-reduce buckets): tracked by byte, every other root by channel
+    ctx.byte_roots = set(b["view_of"] for i, b in enumerate(ctx.buffers)
+                         if "byte_offset" in b and "view_of" in b and valid_view(ctx, i))
+    a = p["target"].get("alignment")
+    ctx.alignment = a if is_int(a) and a > 0 else 1
 
 
 def is_view(ctx, i):
@@ -242,14 +260,47 @@ def valid_view(ctx, i):
     return 0 <= r < len(ctx.buffers) and "view_of" not in ctx.buffers[r]
 
 
-def channel_range(ctx, i):
-    """(root id, lo, hi) channel range covered by buffer i in its root."""
+def is_contiguous_view(ctx, i):
+    """A view with byte_offset: bytes [byte_offset, byte_offset + bytes) of its root."""
     b = ctx.buffers[i]
-    if "view_of" in b and valid_view(ctx, i):
-        return b["view_of"], b["channel_offset"], b["channel_offset"] + b["channels"]
-    r = ctx.root_of[i] if "view_of" not in b else i
-    sh = ctx.buffers[r]["shape"]
-    return r, 0, (sh[1] if len(sh) >= 2 else 1)
+    return "view_of" in b and "byte_offset" in b
+
+
+# A channel view of a root that also has contiguous views occupies one byte range per image; past
+# this many images it is taken as the hull of those ranges.
+MAX_IMAGE_RANGES = 1 << 16
+
+
+def extent(ctx, i):
+    """(root id, unit, ranges): the part of its root that buffer i occupies, as sorted disjoint
+    [lo, hi) ranges in the root's unit. A root with contiguous views (ctx.byte_roots) is tracked by
+    byte ('bytes'), every other root by channel ('channels'); an invalid view is its own root."""
+    b = ctx.buffers[i]
+    if "view_of" in b and not valid_view(ctx, i):
+        sh = b["shape"]
+        return i, "channels", [(0, sh[1] if len(sh) >= 2 else 1)]
+    r = b["view_of"] if "view_of" in b else i
+    rb = ctx.buffers[r]
+    sh = rb["shape"]
+    if r not in ctx.byte_roots:
+        if r == i:
+            return r, "channels", [(0, sh[1] if len(sh) >= 2 else 1)]
+        return r, "channels", [(b["channel_offset"], b["channel_offset"] + b["channels"])]
+    if r == i:
+        return r, "bytes", [(0, rb["bytes"])]
+    if "byte_offset" in b:
+        return r, "bytes", [(b["byte_offset"], b["byte_offset"] + b["bytes"])]
+    # a channel view of a root that also has contiguous views: in nchw, channel c of image n is
+    # plane n * C + c of the root
+    if len(sh) < 2:
+        return r, "bytes", [(0, rb["bytes"])]
+    plane = prod(sh[2:]) * DTYPE_SIZE.get(rb["dtype"], 1)
+    n, cs, co, c = sh[0], sh[1], b["channel_offset"], b["channels"]
+    if c == cs or n <= 1:
+        return r, "bytes", [(co * plane, ((n - 1) * cs + co + c) * plane)] if n > 0 else []
+    if n > MAX_IMAGE_RANGES:
+        return r, "bytes", [(co * plane, ((n - 1) * cs + co + c) * plane)]
+    return r, "bytes", [((k * cs + co) * plane, (k * cs + co + c) * plane) for k in range(n)]
 
 
 def is_filled_before_step(ctx, i):
@@ -419,6 +470,9 @@ def check_views(ctx):
         if r == i:
             ctx.err("%s: is a view of itself" % ctx.buf(i))
             continue
+        if "byte_offset" in b:
+            check_contiguous_view(ctx, i, b, r, rb)
+            continue
         if len(rb["shape"]) < 2:
             ctx.err("%s: view of %s whose shape %s has no channel dimension" % (ctx.buf(i), ctx.buf(r), rb["shape"]))
             continue
@@ -433,6 +487,22 @@ def check_views(ctx):
                     % (ctx.buf(i), b["shape"], ctx.buf(r), c, want))
         if b["dtype"] != rb["dtype"]:
             ctx.err("%s: dtype %s differs from its root %s's %s" % (ctx.buf(i), b["dtype"], ctx.buf(r), rb["dtype"]))
+
+
+def check_contiguous_view(ctx, i, b, r, rb):
+    """A contiguous view is bytes [byte_offset, byte_offset + bytes) of its root, in its own shape
+    (so its bytes are prod(shape) x element size, check_buffer_bytes), at an offset aligned to
+    target.alignment, of the root's dtype."""
+    bo, n = b["byte_offset"], b["bytes"]
+    if bo < 0:
+        ctx.err("%s: byte_offset %d is negative" % (ctx.buf(i), bo))
+    elif bo % ctx.alignment:
+        ctx.err("%s: byte_offset %d is not a multiple of the alignment %d" % (ctx.buf(i), bo, ctx.alignment))
+    if bo < 0 or n <= 0 or bo + n > rb["bytes"]:
+        ctx.err("%s: bytes [%d, %d) outside the %d bytes of %s"
+                % (ctx.buf(i), bo, bo + n, rb["bytes"], ctx.buf(r)))
+    if b["dtype"] != rb["dtype"]:
+        ctx.err("%s: dtype %s differs from its root %s's %s" % (ctx.buf(i), b["dtype"], ctx.buf(r), rb["dtype"]))
 
 
 def check_offsets(ctx):
@@ -578,33 +648,55 @@ def check_mixed_precision(ctx):
 
 
 def check_persistent_not_written(ctx):
+    """Buffers filled before the step are written by no step, neither as a whole nor through a view
+    (a write to a view is a write to part of its root); persistent state is not updated through a
+    view either (tg.sgd_update and tg.running_stats_update update the roots, check_parameter_updates)."""
     for i, b in enumerate(ctx.buffers):
         if is_filled_before_step(ctx, i):
             for si in ctx.writers.get(i, []):
                 ctx.err("%s: %s buffer written by %s"
                         % (ctx.buf(i), "persistent" if b["persistent"] else "input", ctx.step(si)))
+        elif is_view(ctx, i) and valid_view(ctx, i) and is_filled_before_step(ctx, b["view_of"]):
+            r = b["view_of"]
+            what = "persistent" if ctx.buffers[r]["persistent"] else "input"
+            for si in ctx.writers.get(i, []):
+                ctx.err("%s: view of %s %s written by %s" % (ctx.buf(i), what, ctx.buf(r), ctx.step(si)))
+            if ctx.buffers[r]["persistent"]:
+                for si in ctx.updaters.get(i, []):
+                    ctx.err("%s: view of persistent %s updated by %s" % (ctx.buf(i), ctx.buf(r), ctx.step(si)))
 
 
 def covering_written_views(ctx, r):
-    """Union check: do the views of root r that some step writes cover all its channels?"""
-    sh = ctx.buffers[r]["shape"]
-    if len(sh) < 2:
+    """Union check: do the views of root r that some step writes cover all its channels (a root
+    tracked by channel) or all its bytes but the padding before aligned byte offsets (a root of
+    contiguous views, an all-reduce bucket)?"""
+    _, unit, whole = extent(ctx, r)
+    if unit == "channels" and len(ctx.buffers[r]["shape"]) < 2:
         return False
-    ranges = sorted((ctx.buffers[v]["channel_offset"], ctx.buffers[v]["channel_offset"] + ctx.buffers[v]["channels"])
-                    for v in ctx.views.get(r, []) if ctx.writers.get(v))
-    return covers(ranges, 0, sh[1])
+    ranges = sorted(x for v in ctx.views.get(r, []) if ctx.writers.get(v) and valid_view(ctx, v)
+                    for x in extent(ctx, v)[2])
+    return covers(ranges, whole[0][0], whole[0][1], ctx.alignment if unit == "bytes" else 1)
 
 
-def covers(ranges, lo, hi):
-    """Whether sorted (a, b) ranges cover [lo, hi)."""
+def round_up(x, a):
+    return -(-x // a) * a
+
+
+def covers(ranges, lo, hi, align=1):
+    """Whether sorted (a, b) ranges cover [lo, hi). With align > 1 (byte ranges of a root of
+    contiguous views) a gap is allowed where it only pads up to the next multiple of align."""
     at = lo
     for a, b in ranges:
-        if a > at:
+        if a > round_up(at, align):
             break
         at = max(at, b)
         if at >= hi:
             return True
-    return at >= hi
+    return round_up(at, align) >= hi
+
+
+def covers_all(ranges, targets, align=1):
+    return all(covers(ranges, lo, hi, align) for lo, hi in targets)
 
 
 def check_writers(ctx):
@@ -622,7 +714,8 @@ def check_writers(ctx):
             continue
         if not is_view(ctx, i):
             if not covering_written_views(ctx, i):
-                ctx.err("%s: no step writes it and its channels are not covered by written views" % ctx.buf(i))
+                ctx.err("%s: no step writes it and its %s are not covered by written views"
+                        % (ctx.buf(i), extent(ctx, i)[1]))
         elif valid_view(ctx, i):
             r = b["view_of"]
             if is_filled_before_step(ctx, r):
@@ -633,47 +726,58 @@ def check_writers(ctx):
 
 
 def check_single_definition(ctx):
-    """No channel of a root is written twice: by the root's writer and a view's, or by two views."""
+    """No channel of a root (no byte of a root of contiguous views) is written twice: by the root's
+    writer and a view's, or by two views."""
     per_root = {}
+    unit_of = {}
     for i in range(len(ctx.buffers)):
         if is_view(ctx, i) and not valid_view(ctx, i):
             continue
         for si in ctx.writers.get(i, []):
-            r, lo, hi = channel_range(ctx, i)
-            per_root.setdefault(r, []).append((lo, hi, si, i))
+            r, unit, ranges = extent(ctx, i)
+            unit_of[r] = unit
+            for lo, hi in ranges:
+                if lo < hi:
+                    per_root.setdefault(r, []).append((lo, hi, si, i))
     for r, ws in per_root.items():
         if len(ws) < 2:
             continue
         ws.sort()
         reach = ws[0]
+        told = set()
         for w in ws[1:]:
-            if w[0] < reach[1]:
-                ctx.err("channels [%d, %d) of %s are written twice: by %s (as %s) and %s (as %s)"
-                        % (w[0], min(w[1], reach[1]), ctx.buf(r), ctx.step(reach[2]), ctx.buf(reach[3]),
-                           ctx.step(w[2]), ctx.buf(w[3])))
+            if w[0] < reach[1] and (reach[2], reach[3], w[2], w[3]) not in told:
+                told.add((reach[2], reach[3], w[2], w[3]))
+                ctx.err("%s [%d, %d) of %s are written twice: by %s (as %s) and %s (as %s)"
+                        % (unit_of[r], w[0], min(w[1], reach[1]), ctx.buf(r), ctx.step(reach[2]),
+                           ctx.buf(reach[3]), ctx.step(w[2]), ctx.buf(w[3])))
             if w[1] > reach[1]:
                 reach = w
 
 
 def check_dataflow(ctx):
     """Every buffer read or updated at step i is defined by steps before i."""
-    # coverage events per root: (step, lo, hi)
+    # coverage events per root: (step, lo, hi), in channels or (roots of contiguous views) bytes
     events = {}
     for i in range(len(ctx.buffers)):
         for si in ctx.writers.get(i, []):
-            r, lo, hi = channel_range(ctx, i)
-            events.setdefault(r, []).append((si, lo, hi))
+            r, _, ranges = extent(ctx, i)
+            for lo, hi in ranges:
+                events.setdefault(r, []).append((si, lo, hi))
     for r in events:
         events[r].sort()
 
     def defined(bid, si):
         if is_filled_before_step(ctx, bid):
             return True
-        r, lo, hi = channel_range(ctx, bid)
+        r, unit, want = extent(ctx, bid)
         if is_filled_before_step(ctx, r):
             return True
         ranges = sorted((a, b) for (s, a, b) in events.get(r, []) if s < si)
-        return covers(ranges, lo, hi)
+        # a view's data is exactly its range; a root of contiguous views is defined up to the
+        # padding before its views' aligned offsets, as in check_writers
+        align = ctx.alignment if unit == "bytes" and r == bid else 1
+        return covers_all(ranges, want, align)
 
     for si, s in enumerate(ctx.steps):
         for k in ("reads", "updates"):
@@ -798,6 +902,101 @@ def check_accumulate(ctx):
                     % (ctx.step(si), ctx.buf(s["reads"][0]), v["shape"], off, ctx.buf(s["updates"][0]), t["shape"]))
 
 
+def is_bucket_name(name):
+    return name.startswith("bucket") and name[len("bucket"):].isdigit()
+
+
+def check_all_reduce(ctx):
+    """data_parallel {world_size, bucket_bytes} (optional; absent = one process) and the
+    tg.all_reduce steps (docs/plan-format.md, docs/data-parallel.md): each averages one bucket, a
+    1-D f32 weight_gradients root named bucketK, by updating the bucket's gradients (all of its
+    contiguous views, f32 weight gradients) and reading and writing nothing else, over
+    data_parallel.world_size ranks; each bucket is averaged by one step. With world_size > 1 (or
+    any all-reduce) every tg.sgd_update reads a gradient averaged by an all-reduce before it, and no
+    step reads a bucket's gradient before its all-reduce."""
+    p = ctx.plan
+    world, bucket_bytes = 1, None
+    if "data_parallel" in p:
+        dp = p["data_parallel"]
+        if not isinstance(dp, dict) or not is_int(dp.get("world_size")) or dp["world_size"] < 1 \
+                or not is_int(dp.get("bucket_bytes")) or dp["bucket_bytes"] < 0:
+            ctx.err("data_parallel %r: expected {world_size (an integer >= 1), bucket_bytes (an integer >= 0)}"
+                    % (dp,))
+        else:
+            world, bucket_bytes = dp["world_size"], dp["bucket_bytes"]
+    reduced_by = {}     # bucket root -> all-reduce steps
+    reduced_at = {}     # gradient (view) -> all-reduce step
+    for si, s in enumerate(ctx.steps):
+        if s["op"] != "tg.all_reduce":
+            continue
+        if "data_parallel" not in p:
+            ctx.err("%s: an all-reduce in a plan without data_parallel" % ctx.step(si))
+        if s["reads"] or s["writes"] or not s["updates"]:
+            ctx.err("%s: reads %s, writes %s and updates %d buffers: an all-reduce updates its bucket's "
+                    "gradients and reads and writes nothing else"
+                    % (ctx.step(si), s["reads"], s["writes"], len(s["updates"])))
+        if s["attributes"].get("world_size") != world:
+            ctx.err("%s: world_size %r differs from data_parallel.world_size %d"
+                    % (ctx.step(si), s["attributes"].get("world_size"), world))
+        ups = [u for u in s["updates"] if 0 <= u < len(ctx.buffers)]
+        if not ups:
+            continue
+        roots = sorted(set(ctx.root_of[u] for u in ups if is_contiguous_view(ctx, u) and valid_view(ctx, u)))
+        for u in ups:
+            reduced_at.setdefault(u, si)
+        if not roots:
+            ctx.err("%s: updates no contiguous view, expected the gradients of one bucket buffer" % ctx.step(si))
+            continue
+        if len(roots) > 1:
+            ctx.err("%s: updates contiguous views of %d buffers (%s), expected the gradients of one bucket buffer"
+                    % (ctx.step(si), len(roots), ", ".join(ctx.buf(r) for r in roots)))
+            continue
+        r = roots[0]
+        rb = ctx.buffers[r]
+        reduced_by.setdefault(r, []).append(si)
+        if len(rb["shape"]) != 1 or rb["dtype"] != "f32" or rb["category"] != "weight_gradients" \
+                or not is_bucket_name(rb["name"]):
+            ctx.err("%s: bucket %s is %s %s of category %s, expected a 1-D f32 weight_gradients root named bucketK"
+                    % (ctx.step(si), ctx.buf(r), rb["dtype"], rb["shape"], rb["category"]))
+        for u in ups:
+            b = ctx.buffers[u]
+            if ctx.root_of[u] != r or not is_contiguous_view(ctx, u):
+                ctx.err("%s: %s is not a contiguous view of its bucket %s" % (ctx.step(si), ctx.buf(u), ctx.buf(r)))
+            elif b["dtype"] != "f32" or b["category"] != "weight_gradients":
+                ctx.err("%s: %s is %s of category %s, not an f32 weight gradient"
+                        % (ctx.step(si), ctx.buf(u), b["dtype"], b["category"]))
+        for v in ctx.views.get(r, []):
+            if is_contiguous_view(ctx, v) and v not in s["updates"]:
+                ctx.err("%s: does not update %s, a gradient of its bucket %s" % (ctx.step(si), ctx.buf(v), ctx.buf(r)))
+    for r, sis in sorted(reduced_by.items()):
+        if len(sis) > 1:
+            ctx.err("%s: bucket averaged by %d all-reduce steps %s, expected one" % (ctx.buf(r), len(sis), sis))
+    # buckets hold at least bucket_bytes of gradients (docs/data-parallel.md), but the last one
+    order = sorted(reduced_by, key=lambda r: reduced_by[r][0])
+    for r in order[:-1]:
+        held = sum(ctx.buffers[v]["bytes"] for v in ctx.views.get(r, []) if is_contiguous_view(ctx, v))
+        if bucket_bytes is not None and held < bucket_bytes:
+            ctx.err("%s: bucket of %d gradient bytes, less than data_parallel.bucket_bytes %d, and not the "
+                    "last bucket reduced" % (ctx.buf(r), held, bucket_bytes))
+    if world == 1 and not reduced_by:
+        return
+    lr = p["inputs"].get("learning_rate")
+    for si, s in enumerate(ctx.steps):
+        if s["op"] != "tg.sgd_update":
+            continue
+        for g in s["reads"]:
+            if g != lr and 0 <= g < len(ctx.buffers) and not reduced_at.get(g, ctx.nsteps) < si:
+                ctx.err("%s: reads gradient %s, which no earlier all-reduce averages (world_size %d)"
+                        % (ctx.step(si), ctx.buf(g), world))
+    for g, a in sorted(reduced_at.items()):
+        for si in ctx.readers.get(g, []):
+            if si < a and ctx.steps[si]["op"] != "tg.sgd_update":  # reported above
+                ctx.err("%s: reads %s before its all-reduce at step %d" % (ctx.step(si), ctx.buf(g), a))
+        for si in ctx.updaters.get(g, []):
+            if si > a:
+                ctx.err("%s: updates %s after its all-reduce at step %d" % (ctx.step(si), ctx.buf(g), a))
+
+
 # --------------------------------------------------------------------------
 # Liveness, layout, peak.
 
@@ -888,6 +1087,32 @@ def check_layout_overlap(ctx):
                         ctx.err("%s overlaps %s" % (describe(j), describe(i)))
             live_keys.insert(k, key)
             heapq.heappush(ends, (ctx.live[i][1], B[i]["offset"], i))
+
+
+def check_view_overlap(ctx):
+    """Contiguous views of one root (the gradients of a bucket) are distinct tensors: two whose byte
+    ranges intersect are never live at the same time. A view is live from the first step that
+    writes, reads or updates it to the last. (Channel views may overlap: a layer's input features
+    are the channels its predecessors wrote.)"""
+    span = {}
+    for k in (ctx.writers, ctx.readers, ctx.updaters):
+        for i, sis in k.items():
+            if is_contiguous_view(ctx, i):
+                a, z = span.get(i, (sis[0], sis[0]))
+                span[i] = (min([a] + sis), max([z] + sis))
+    B = ctx.buffers
+    for r in sorted(ctx.byte_roots):
+        vs = sorted((B[v]["byte_offset"], v) for v in ctx.views.get(r, [])
+                    if v in span and is_contiguous_view(ctx, v) and B[v]["bytes"] > 0)
+        for k, (lo, i) in enumerate(vs):
+            hi = lo + B[i]["bytes"]
+            for lo2, j in vs[k + 1:]:
+                if lo2 >= hi:
+                    break
+                (a1, z1), (a2, z2) = span[i], span[j]
+                if a1 <= z2 and a2 <= z1:
+                    ctx.err("%s bytes [%d, %d) of %s live steps %d-%d overlaps %s bytes [%d, %d) live steps %d-%d"
+                            % (ctx.buf(i), lo, hi, ctx.buf(r), a1, z1, ctx.buf(j), lo2, lo2 + B[j]["bytes"], a2, z2))
 
 
 def check_peak(ctx):
@@ -1096,8 +1321,9 @@ CHECKS = [
     check_offsets, check_step_ids, check_phases, check_workspaces, check_mixed_precision,
     check_persistent_not_written,
     check_writers, check_single_definition, check_dataflow, check_parameter_updates, check_accumulate,
-    compute_liveness, check_layout_overlap, check_peak, check_peak_breakdown, check_fragmentation,
-    check_budget, check_decisions, check_recomputed_layers, check_recompute_steps, check_cost,
+    check_all_reduce, compute_liveness, check_layout_overlap, check_view_overlap, check_peak,
+    check_peak_breakdown, check_fragmentation, check_budget, check_decisions, check_recomputed_layers,
+    check_recompute_steps, check_cost,
 ]
 
 
@@ -1178,7 +1404,7 @@ def corrupt_misalign(p):
 
 def corrupt_view_of_view(p):
     B = p["buffers"]
-    views = [b for b in B if "view_of" in b]
+    views = [b for b in B if "view_of" in b and "channel_offset" in b]
     for v in views:
         for w in views:
             if v is not w and v["view_of"] == w["view_of"] and w["channel_offset"] == 0 \
