@@ -133,7 +133,8 @@ private:
         fail(describe(buffer.id) + ": view_of names " + describe(root.id) +
              ", which is itself a view");
       if (buffer.isContiguousView()) {
-        if (buffer.dtype != root.dtype || buffer.byteOffset % 4 ||
+        if (buffer.dtype != root.dtype || buffer.byteOffset < 0 ||
+            buffer.byteOffset % plan.alignment ||
             buffer.byteOffset > root.bytes - buffer.bytes)
           fail(describe(buffer.id) + ": bytes [" +
                std::to_string(buffer.byteOffset) + ", " +
