@@ -806,7 +806,10 @@ private:
         DENSENET_CHECK(cudaEventRecord(done, communication));
       };
 #else
-      (void)data, (void)count, (void)ready, (void)done, (void)communication;
+      // Without NCCL only a one-rank plan gets here (joinNccl): averaging
+      // over one rank changes nothing, and the waits see it done.
+      (void)data, (void)count, (void)ready, (void)communication;
+      kernel = [=] { DENSENET_CHECK(cudaEventRecord(done, s)); };
 #endif
       break;
     }
@@ -968,11 +971,13 @@ private:
     if (!fusionEnabled())
       return;
     std::vector<SgdSpan> spans;
+    // The run's launch reads its first update's learning rate.
     auto sameSettings = [&](int a, int b) {
       return plan.steps[a].attributes.momentum ==
                  plan.steps[b].attributes.momentum &&
              plan.steps[a].attributes.nesterov ==
-                 plan.steps[b].attributes.nesterov;
+                 plan.steps[b].attributes.nesterov &&
+             plan.steps[a].reads[1] == plan.steps[b].reads[1];
     };
     for (size_t index = 0; index < plan.steps.size();) {
       size_t end = index;
@@ -1116,6 +1121,8 @@ private:
     DENSENET_CHECK(
         cudaStreamCreateWithFlags(&commStream, cudaStreamNonBlocking));
 #else
+    if (ranks == 1)
+      return; // averaging over one rank needs no NCCL
     throw PlanError(plan.source + " averages gradients over " +
                     std::to_string(plan.worldSize) +
                     " ranks, but this densenet-run was built without NCCL; "
@@ -1286,6 +1293,15 @@ densenet::runtime::createCudaBackend(const Plan &plan,
   // One GPU per rank on this machine.
   int devices = 1;
   DENSENET_CHECK(cudaGetDeviceCount(&devices));
+  // NCCL refuses two ranks on one GPU.
+  if (communicator && communicator->localSize() > devices)
+    throw PlanError(std::to_string(communicator->localSize()) +
+                    " ranks run on this machine, which has " +
+                    std::to_string(devices) +
+                    " GPU(s): each rank needs a GPU of its own; start at most " +
+                    std::to_string(devices) +
+                    " ranks per machine (mpirun --map-by ppr:" +
+                    std::to_string(devices) + ":node)");
   int device = communicator ? communicator->localRank() % std::max(devices, 1)
                             : 0;
   return std::make_unique<CudaBackend>(plan, device, communicator);

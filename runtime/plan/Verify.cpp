@@ -500,6 +500,20 @@ private:
             plan.buffers[id].dtype != DType::F32)
           fail(describeStep(index) + ": " + describe(id) +
                " is not an f32 gradient in the bucket of " + describe(u[0]));
+      // The backends wait for the average where a later step reads or
+      // updates the bucket, and the bucket lives until then: with no such
+      // step, its bytes could be laid out anew while the average runs.
+      bool awaited = false;
+      for (size_t later = size_t(index) + 1;
+           later < plan.steps.size() && !awaited; ++later)
+        for (const std::vector<int> *ids :
+             {&plan.steps[later].reads, &plan.steps[later].updates})
+          for (int id : *ids)
+            awaited |= id == bucket || plan.buffers[id].viewOf == bucket;
+      if (!awaited)
+        fail(describeStep(index) + ": no later step reads or updates the "
+             "gradients of " + describe(bucket) + ", so nothing awaits their "
+             "average; recompile the plan with densenetc");
       break;
     }
     case OpKind::SgdUpdate:
