@@ -175,6 +175,21 @@ LogicalResult applyChoice(ModuleOp module,
   return pm.run(module);
 }
 
+/// Loads the dialects the passes applyChoice runs may need. PassManager::run
+/// loads them otherwise, which must not happen while other threads use the
+/// context (Planner::profile runs it on several at once).
+void loadPassDialects(MLIRContext *context) {
+  PassManager pm(context);
+  pm.addPass(createTgRematerialize());
+  pm.addPass(createTgBucketGradients());
+  pm.addPass(createTgVerifyTrainingStep());
+  DialectRegistry registry;
+  pm.getDependentDialects(registry);
+  context->appendDialectRegistry(registry);
+  for (llvm::StringRef name : registry.getDialectNames())
+    context->getOrLoadDialect(name);
+}
+
 /// A simulated schedule split by segment: the quantities the solver needs.
 struct SegmentProfile {
   int64_t kept = 0;
@@ -505,6 +520,7 @@ llvm::Error Planner::profile() {
     for (Level &level : levels)
       level.clone = module.clone();
   }
+  loadPassDialects(module.getContext());
   std::atomic<size_t> next{0};
   Workers workers(std::min<unsigned>(Workers::resolve(options.threads),
                                      static_cast<unsigned>(levels.size())));
