@@ -396,11 +396,14 @@ __global__ void avgPoolBackwardKernel(Map<T> outputGrad,
                       window.padHeight, outputGrad.h, firstRow, lastRow);
     windowsContaining(x, window.kernelWidth, window.strideWidth,
                       window.padWidth, outputGrad.w, firstColumn, lastColumn);
+    // Each window's share, dy * scale, added in the CPU's order (windows
+    // row by row); __fmul_rn keeps nvcc from fusing it into the sum.
     float sum = 0;
     for (int64_t oy = firstRow; oy <= lastRow; ++oy)
       for (int64_t ox = firstColumn; ox <= lastColumn; ++ox)
-        sum += at(outputGrad, i, c, oy * outputGrad.w + ox);
-    at(inputGrad, i, c, p) = sum * scale;
+        sum += __fmul_rn(float(at(outputGrad, i, c, oy * outputGrad.w + ox)),
+                         scale);
+    at(inputGrad, i, c, p) = sum;
   }
 }
 
