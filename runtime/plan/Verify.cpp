@@ -503,14 +503,7 @@ private:
       // The backends wait for the average where a later step reads or
       // updates the bucket, and the bucket lives until then: with no such
       // step, its bytes could be laid out anew while the average runs.
-      bool awaited = false;
-      for (size_t later = size_t(index) + 1;
-           later < plan.steps.size() && !awaited; ++later)
-        for (const std::vector<int> *ids :
-             {&plan.steps[later].reads, &plan.steps[later].updates})
-          for (int id : *ids)
-            awaited |= id == bucket || plan.buffers[id].viewOf == bucket;
-      if (!awaited)
+      if (lastUse().at(size_t(bucket)) <= index)
         fail(describeStep(index) + ": no later step reads or updates the "
              "gradients of " + describe(bucket) + ", so nothing awaits their "
              "average; recompile the plan with densenetc");
@@ -729,7 +722,28 @@ private:
            sumText(peak, plan.reserveBytes));
   }
 
+  /// For each root buffer, the last step that reads or updates it or one of
+  /// its views (-1: none). Made once, in time linear in the plan's size: a
+  /// per-step search would be quadratic on a plan with many all-reduces.
+  const std::vector<int> &lastUse() {
+    if (lastUses.empty()) {
+      lastUses.assign(plan.buffers.size(), -1);
+      for (size_t index = 0; index < plan.steps.size(); ++index)
+        for (const std::vector<int> *ids :
+             {&plan.steps[index].reads, &plan.steps[index].updates})
+          for (int id : *ids) {
+            // A later step's ids are checked with that step (checkId).
+            if (id < 0 || id >= int(plan.buffers.size()))
+              continue;
+            const Buffer &buffer = plan.buffers[id];
+            lastUses[buffer.isView() ? buffer.viewOf : id] = int(index);
+          }
+    }
+    return lastUses;
+  }
+
   Plan &plan;
+  std::vector<int> lastUses;
 };
 
 } // namespace
