@@ -548,10 +548,10 @@ llvm::Error Planner::profile() {
                                  level.realized->takeError());
   if (failure)
     return failure;
-  // The one laid out: level 0, or level 0 with the buckets (last).
-  keepArenaBytes =
-      (*levels[options.hasBuckets() ? levels.size() - 1 : 0].realized)
-          ->arenaBytes;
+  // The one laid out: level 0, with the buckets where the plan has them.
+  for (Level &level : levels)
+    if (level.layout)
+      keepArenaBytes = (*level.realized)->arenaBytes;
   for (size_t k = 0; k < maxOptions; ++k) {
     const Realized &realized = **levels[k].realized;
     llvm::Expected<std::vector<SegmentProfile>> profiles =

@@ -60,26 +60,32 @@ namespace {
 /// `limit` bytes of workspace. A candidate is an (algorithm, math type)
 /// pair: with tensor-op math allowed cuDNN lists both versions of an
 /// algorithm, each with its own workspace, so the chosen math type must be
-/// set on the descriptor too (as PyTorch does after cudnnGet*_v7). The
-/// heuristics' `memory` is an estimate: `workspace(algorithm, mathType)`
-/// sets the math type and asks cuDNN for the exact size, which must fit too
-/// (as ONNX Runtime does).
-template <typename Performance, typename Query, typename Workspace>
-bool chooseAlgorithm(Query query, Workspace workspace, size_t limit,
-                     int &algorithm, cudnnMathType_t &mathType) {
+/// set on the descriptor too (as PyTorch does after cudnnGet*_v7):
+/// `setMath` sets it. The heuristics' `memory` is an estimate: under the
+/// candidate's math type, `workspaceSize(algorithm, &bytes)` asks cuDNN for
+/// the exact size, which must fit too (as ONNX Runtime does). The chosen
+/// candidate's math type stays set.
+template <typename Performance, typename Query, typename WorkspaceSize,
+          typename SetMath>
+bool chooseAlgorithm(Query query, WorkspaceSize workspaceSize, SetMath setMath,
+                     size_t limit, int &algorithm) {
   constexpr int kCandidates = 16;
   Performance results[kCandidates];
   int returned = 0;
   DENSENET_CHECK(query(kCandidates, &returned, results));
-  for (int k = 0; k < returned; ++k)
-    if (results[k].status == CUDNN_STATUS_SUCCESS &&
-        results[k].memory <= limit &&
-        results[k].determinism == CUDNN_DETERMINISTIC &&
-        workspace(results[k].algo, results[k].mathType) <= limit) {
-      algorithm = static_cast<int>(results[k].algo);
-      mathType = results[k].mathType;
+  for (int k = 0; k < returned; ++k) {
+    const Performance &candidate = results[k];
+    if (candidate.status != CUDNN_STATUS_SUCCESS || candidate.memory > limit ||
+        candidate.determinism != CUDNN_DETERMINISTIC)
+      continue;
+    setMath(candidate.mathType);
+    size_t bytes = 0;
+    DENSENET_CHECK(workspaceSize(candidate.algo, &bytes));
+    if (bytes <= limit) {
+      algorithm = static_cast<int>(candidate.algo);
       return true;
     }
+  }
   return false;
 }
 
@@ -425,14 +431,13 @@ private:
     limit -= std::min(limit, size_t(weightCopyBytes(
                                  filter[0] * filter[1] * filter[2] * filter[3])));
     bool found = false;
-    cudnnMathType_t mathType = CUDNN_DEFAULT_MATH;
-    // The candidate's math type on the descriptor (f32 plans keep FMA), for
-    // the exact workspace query.
+    // A candidate's math type on the descriptor. f32 plans keep FMA math
+    // (CUDNN_DEFAULT_MATH would allow TF32 on newer GPUs; the candidates
+    // were ranked under FMA math anyway).
     auto setMath = [&](cudnnMathType_t candidate) {
       if (storage != Storage::F32)
         DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, candidate));
     };
-    size_t size = 0;
     if (step.op == OpKind::Conv2d)
       found = chooseAlgorithm<cudnnConvolutionFwdAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
@@ -440,14 +445,11 @@ private:
                 cudnn, c.input, c.filter, c.convolution, c.output, requested,
                 returned, results);
           },
-          [&](cudnnConvolutionFwdAlgo_t algo, cudnnMathType_t math) {
-            setMath(math);
-            DENSENET_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
-                cudnn, c.input, c.filter, c.convolution, c.output, algo,
-                &size));
-            return size;
+          [&](cudnnConvolutionFwdAlgo_t algo, size_t *bytes) {
+            return cudnnGetConvolutionForwardWorkspaceSize(
+                cudnn, c.input, c.filter, c.convolution, c.output, algo, bytes);
           },
-          limit, c.algorithm, mathType);
+          setMath, limit, c.algorithm);
     else if (step.op == OpKind::Conv2dGradInput)
       found = chooseAlgorithm<cudnnConvolutionBwdDataAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
@@ -455,14 +457,11 @@ private:
                 cudnn, c.filter, c.output, c.convolution, c.input, requested,
                 returned, results);
           },
-          [&](cudnnConvolutionBwdDataAlgo_t algo, cudnnMathType_t math) {
-            setMath(math);
-            DENSENET_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-                cudnn, c.filter, c.output, c.convolution, c.input, algo,
-                &size));
-            return size;
+          [&](cudnnConvolutionBwdDataAlgo_t algo, size_t *bytes) {
+            return cudnnGetConvolutionBackwardDataWorkspaceSize(
+                cudnn, c.filter, c.output, c.convolution, c.input, algo, bytes);
           },
-          limit, c.algorithm, mathType);
+          setMath, limit, c.algorithm);
     else
       found = chooseAlgorithm<cudnnConvolutionBwdFilterAlgoPerf_t>(
           [&](int requested, int *returned, auto *results) {
@@ -470,18 +469,11 @@ private:
                 cudnn, c.input, c.output, c.convolution, c.filter, requested,
                 returned, results);
           },
-          [&](cudnnConvolutionBwdFilterAlgo_t algo, cudnnMathType_t math) {
-            setMath(math);
-            DENSENET_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-                cudnn, c.input, c.output, c.convolution, c.filter, algo,
-                &size));
-            return size;
+          [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t *bytes) {
+            return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                cudnn, c.input, c.output, c.convolution, c.filter, algo, bytes);
           },
-          limit, c.algorithm, mathType);
-    // f32 plans keep FMA math (CUDNN_DEFAULT_MATH would allow TF32 on
-    // newer GPUs; the candidates were ranked under FMA math anyway).
-    if (found && storage != Storage::F32)
-      DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, mathType));
+          setMath, limit, c.algorithm);
     if (!found)
       throw PlanError(plan.source + ": no deterministic cuDNN algorithm for '" +
                       step.layer + "' (" + step.opName + ") fits its " +
