@@ -285,7 +285,11 @@ public:
       text += ", " + std::to_string(fused->kernelCount()) +
               " fused kernels from " +
               (fused->compiled().fromCache ? "the kernel cache"
-                                           : nvrtcVersionText());
+                                           : nvrtcVersionText()) +
+              (fused->compiled().ptx
+                   ? " (compute_" + std::to_string(fused->compiled().target) +
+                         " PTX, compiled by the driver for this newer GPU)"
+                   : std::string());
     if (pairsApart > 0)
       text += ", " + std::to_string(pairsApart) +
               " fusable pairs run apart (their results share the bytes of "

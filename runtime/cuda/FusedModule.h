@@ -2,7 +2,8 @@
 //
 // Generates the fused kernels for a set of shapes (FusedKernels.h),
 // compiles them for the current GPU through the kernel cache (Jit.h), loads
-// the cubin, and launches them on a stream (so CUDA graph capture records
+// the cubin (or PTX, which the driver compiles, for a GPU newer than NVRTC),
+// and launches them on a stream (so CUDA graph capture records
 // them like any kernel).
 //
 //===----------------------------------------------------------------------===//

@@ -7,11 +7,13 @@
 
 #include <nvrtc.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <unistd.h>
@@ -28,17 +30,27 @@ void check(nvrtcResult result, const char *call) {
                     nvrtcGetErrorString(result));
 }
 
-std::vector<std::string> optionsFor(int architecture) {
-  // -arch=sm_XY makes NVRTC emit a cubin for exactly that GPU. The rest
-  // keeps the arithmetic as nvcc compiles Kernels.cu (fused multiply-add
-  // on, IEEE division and square root), so fused and unfused kernels agree.
-  return {"--gpu-architecture=sm_" + std::to_string(architecture),
+std::vector<std::string> optionsFor(int target, bool ptx) {
+  // sm_XY makes NVRTC emit a cubin for exactly that GPU, compute_XY PTX
+  // for it and every later one. The rest keeps the arithmetic as nvcc
+  // compiles Kernels.cu (fused multiply-add on, IEEE division and square
+  // root), so fused and unfused kernels agree.
+  return {"--gpu-architecture=" + std::string(ptx ? "compute_" : "sm_") +
+              std::to_string(target),
           "--std=c++17", "--fmad=true", "--prec-div=true", "--prec-sqrt=true"};
 }
 
 bool isCubin(const std::string &image) {
   return image.size() > 4 && image.compare(0, 4, "\x7f"
                                                   "ELF") == 0;
+}
+
+/// Whole PTX as NVRTC gives it: a module header, NUL-terminated (a
+/// truncated entry lacks the NUL).
+bool isPtx(const std::string &image) {
+  return image.size() > 1 && image.back() == '\0' &&
+         image.find(".version ") != std::string::npos &&
+         image.find(".target ") != std::string::npos;
 }
 
 std::string readFile(const std::string &path) {
@@ -84,7 +96,8 @@ bool writeAtomically(const std::string &path, const std::string &image) {
 }
 
 std::string compileWithNvrtc(const std::string &source,
-                             const std::vector<std::string> &options) {
+                             const std::vector<std::string> &options,
+                             bool ptx) {
   nvrtcProgram program = nullptr;
   check(nvrtcCreateProgram(&program, source.c_str(), "densenet_fused.cu", 0,
                            nullptr, nullptr),
@@ -105,9 +118,16 @@ std::string compileWithNvrtc(const std::string &source,
                     std::string(nvrtcGetErrorString(compiled)) + "):\n" + log);
   }
   size_t size = 0;
-  check(nvrtcGetCUBINSize(program, &size), "nvrtcGetCUBINSize");
-  std::string image(size, '\0');
-  check(nvrtcGetCUBIN(program, image.data()), "nvrtcGetCUBIN");
+  std::string image;
+  if (ptx) {
+    check(nvrtcGetPTXSize(program, &size), "nvrtcGetPTXSize");
+    image.assign(size, '\0'); // the size counts the terminating NUL
+    check(nvrtcGetPTX(program, image.data()), "nvrtcGetPTX");
+  } else {
+    check(nvrtcGetCUBINSize(program, &size), "nvrtcGetCUBINSize");
+    image.assign(size, '\0');
+    check(nvrtcGetCUBIN(program, image.data()), "nvrtcGetCUBIN");
+  }
   nvrtcDestroyProgram(&program);
   return image;
 }
@@ -118,6 +138,17 @@ std::string densenet::runtime::cuda::nvrtcVersionText() {
   int major = 0, minor = 0;
   check(nvrtcVersion(&major, &minor), "nvrtcVersion");
   return "NVRTC " + std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::vector<int> densenet::runtime::cuda::nvrtcArchitectures() {
+  int count = 0;
+  check(nvrtcGetNumSupportedArchs(&count), "nvrtcGetNumSupportedArchs");
+  std::vector<int> architectures(static_cast<size_t>(count));
+  if (count > 0)
+    check(nvrtcGetSupportedArchs(architectures.data()),
+          "nvrtcGetSupportedArchs");
+  std::sort(architectures.begin(), architectures.end());
+  return architectures;
 }
 
 KernelCache::KernelCache(std::string directory)
@@ -135,26 +166,42 @@ std::string KernelCache::defaultDirectory() {
 
 CompiledKernels KernelCache::compile(const std::string &source,
                                      int architecture, bool refresh) const {
-  std::vector<std::string> options = optionsFor(architecture);
+  CompiledKernels result;
+  std::vector<int> known = nvrtcArchitectures();
+  if (std::find(known.begin(), known.end(), architecture) != known.end()) {
+    result.target = architecture;
+  } else {
+    // A GPU newer than NVRTC: PTX for the newest architecture below it.
+    auto below = std::upper_bound(known.begin(), known.end(), architecture);
+    if (below == known.begin())
+      throw PlanError(
+          nvrtcVersionText() + " compiles for sm_" +
+          (known.empty() ? std::string("(none)")
+                         : std::to_string(known.front())) +
+          " and later, not for this GPU's sm_" + std::to_string(architecture));
+    result.target = *std::prev(below);
+    result.ptx = true;
+  }
+  std::vector<std::string> options = optionsFor(result.target, result.ptx);
   std::string key = nvrtcVersionText() + "\n";
   for (const std::string &option : options)
     key += option + "\n";
   key += source;
   char name[32];
-  std::snprintf(name, sizeof name, "%016llx.cubin",
-                static_cast<unsigned long long>(format::fnv1a64(key)));
+  std::snprintf(name, sizeof name, "%016llx.%s",
+                static_cast<unsigned long long>(format::fnv1a64(key)),
+                result.ptx ? "ptx" : "cubin");
 
-  CompiledKernels result;
   if (!root.empty()) {
     result.cachePath = root + "/" + name;
     std::string cached = refresh ? std::string() : readFile(result.cachePath);
-    if (isCubin(cached)) {
+    if (result.ptx ? isPtx(cached) : isCubin(cached)) {
       result.image = std::move(cached);
       result.fromCache = true;
       return result;
     }
   }
-  result.image = compileWithNvrtc(source, options);
+  result.image = compileWithNvrtc(source, options, result.ptx);
   if (!result.cachePath.empty() &&
       !writeAtomically(result.cachePath, result.image))
     result.cachePath.clear(); // compiled for this run only

@@ -13,6 +13,12 @@
 // directory that cannot be written is not an error: the kernels are
 // compiled for this run only.
 //
+// A GPU newer than this NVRTC knows (its architecture missing from
+// nvrtcGetSupportedArchs) gets PTX for the newest architecture below it,
+// which the driver compiles for the GPU at load: PTX of compute_XY runs on
+// every GPU of compute capability XY and later. Only a GPU older than every
+// architecture NVRTC knows is an error.
+//
 // NVRTC needs no GPU, so all of this is tested on machines without one.
 //
 //===----------------------------------------------------------------------===//
@@ -21,11 +27,14 @@
 #define DENSENET_RUNTIME_CUDA_JIT_H
 
 #include <string>
+#include <vector>
 
 namespace densenet::runtime::cuda {
 
 struct CompiledKernels {
-  std::string image;       // the cubin
+  std::string image;       // the cubin, or PTX with its terminating NUL
+  bool ptx = false;        // `image` is PTX, for the driver to compile
+  int target = 0;          // the architecture compiled for (90: sm_90)
   bool fromCache = false;  // read from the cache directory
   std::string cachePath;   // where it is (or would be) kept; empty: none
 };
@@ -40,9 +49,11 @@ public:
   static std::string defaultDirectory();
 
   /// The cubin of `source` for compute capability `architecture` (90 for
-  /// sm_90); with `refresh`, compiled even if the cache has it, and the
-  /// entry replaced. Throws PlanError with NVRTC's log when the source does
-  /// not compile.
+  /// sm_90), or PTX (see above) when NVRTC does not know `architecture`;
+  /// with `refresh`, compiled even if the cache has it, and the entry
+  /// replaced. Throws PlanError with NVRTC's log when the source does not
+  /// compile, and when NVRTC knows no architecture at or below
+  /// `architecture`.
   CompiledKernels compile(const std::string &source, int architecture,
                           bool refresh = false) const;
 
@@ -54,6 +65,9 @@ private:
 
 /// "NVRTC 13.0", for messages and the cache key.
 std::string nvrtcVersionText();
+
+/// The architectures this NVRTC compiles cubins for, ascending (75, 80, ...).
+std::vector<int> nvrtcArchitectures();
 
 } // namespace densenet::runtime::cuda
 

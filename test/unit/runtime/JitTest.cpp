@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -147,6 +148,75 @@ TEST(Jit, LowPrecisionKernelsCompile) {
   f16.storage = gpu::FusedShape::F16;
   EXPECT_FALSE(f32 == f16);
   EXPECT_NE(f32.name(), f16.name());
+}
+
+// A GPU newer than NVRTC gets PTX for the newest architecture NVRTC knows
+// below it (the driver compiles it at load); one older than all is refused.
+TEST(Jit, GpusNvrtcDoesNotKnowGetPtx) {
+  std::vector<int> known = gpu::nvrtcArchitectures();
+  ASSERT_FALSE(known.empty());
+  ASSERT_TRUE(std::is_sorted(known.begin(), known.end()));
+  std::string directory = freshDirectory("ptx");
+  gpu::KernelCache cache(directory);
+  std::string source = gpu::fusedKernelSource(someShapes());
+
+  gpu::CompiledKernels exact = cache.compile(source, known.back());
+  EXPECT_FALSE(exact.ptx);
+  EXPECT_EQ(exact.target, known.back());
+  EXPECT_TRUE(isCubin(exact.image));
+
+  int newer = known.back() + 1;
+  gpu::CompiledKernels ptx = cache.compile(source, newer);
+  EXPECT_TRUE(ptx.ptx);
+  EXPECT_EQ(ptx.target, known.back());
+  EXPECT_FALSE(isCubin(ptx.image));
+  ASSERT_FALSE(ptx.image.empty());
+  EXPECT_EQ(ptx.image.back(), '\0'); // what the driver's loader expects
+  EXPECT_NE(ptx.image.find(".target sm_" + std::to_string(known.back())),
+            std::string::npos);
+  for (const gpu::FusedShape &shape : someShapes())
+    EXPECT_NE(ptx.image.find(".entry " + shape.name() + "("),
+              std::string::npos)
+        << shape.name();
+  ASSERT_FALSE(ptx.cachePath.empty());
+  EXPECT_EQ(std::filesystem::path(ptx.cachePath).extension(), ".ptx");
+
+  gpu::CompiledKernels cached = cache.compile(source, newer);
+  EXPECT_TRUE(cached.fromCache);
+  EXPECT_TRUE(cached.ptx);
+  EXPECT_EQ(cached.image, ptx.image);
+  // A truncated entry (no terminating NUL) is compiled again.
+  {
+    std::ofstream damage(ptx.cachePath, std::ios::trunc | std::ios::binary);
+    damage << ptx.image.substr(0, ptx.image.size() / 2);
+  }
+  gpu::CompiledKernels healed = cache.compile(source, newer);
+  EXPECT_FALSE(healed.fromCache);
+  EXPECT_EQ(healed.image, ptx.image);
+
+  // Between two known architectures: PTX for the lower one.
+  for (size_t i = 1; i < known.size(); ++i)
+    if (known[i] > known[i - 1] + 1) {
+      gpu::CompiledKernels between = cache.compile(source, known[i] - 1);
+      EXPECT_TRUE(between.ptx);
+      EXPECT_EQ(between.target, known[i - 1]);
+      break;
+    }
+
+  try {
+    cache.compile(source, known.front() - 1);
+    FAIL() << "compiled for a GPU older than NVRTC knows";
+  } catch (const PlanError &error) {
+    std::string message = error.what();
+    EXPECT_NE(message.find("compiles for sm_" + std::to_string(known.front()) +
+                           " and later"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("sm_" + std::to_string(known.front() - 1)),
+              std::string::npos)
+        << message;
+  }
+  std::filesystem::remove_all(directory);
 }
 
 TEST(Jit, AnUnwritableCacheStillCompiles) {
