@@ -59,18 +59,26 @@ public:
         rewriter.getDenseI64ArrayAttr({padding, padding}));
   }
 
-  /// Training-mode batch norm and the update of its running statistics,
-  /// which a training-mode forward pass performs (PyTorch's `train()`).
-  Value batchNorm(const Twine &name, Value input) {
+  /// Training-mode batch norm; its running statistics are updated by
+  /// updateRunningStats.
+  tg::BatchNormOp batchNorm(const Twine &name, Value input) {
     auto inputType = cast<RankedTensorType>(input.getType());
     int64_t channels = inputType.getDimSize(1);
     Value weight = parameter(name + ".weight", {channels});
     Value bias = parameter(name + ".bias", {channels});
     auto statType = RankedTensorType::get({channels}, rewriter.getF32Type());
-    auto norm = rewriter.create<tg::BatchNormOp>(
+    return rewriter.create<tg::BatchNormOp>(
         loc, TypeRange{inputType, statType, statType},
         rewriter.getStringAttr(name), input, weight, bias,
         rewriter.getF64FloatAttr(kBatchNormEpsilon));
+  }
+
+  /// The update of a batch norm's running statistics, which a
+  /// training-mode forward pass performs (PyTorch's `train()`).
+  void updateRunningStats(const Twine &name, tg::BatchNormOp norm) {
+    int64_t channels = norm.getMean().getType().getDimSize(0);
+    auto statType = norm.getMean().getType();
+    auto inputType = cast<RankedTensorType>(norm.getOutput().getType());
     Value runningMean = state(name + ".running_mean", channels);
     Value runningVar = state(name + ".running_var", channels);
     int64_t samples = inputType.getDimSize(0) * inputType.getDimSize(2) *
@@ -80,7 +88,6 @@ public:
         runningMean, runningVar, norm.getMean(), norm.getVariance(),
         rewriter.getF64FloatAttr(kBatchNormMomentum),
         rewriter.getI64IntegerAttr(samples));
-    return norm.getOutput();
   }
 
   Value relu(const Twine &name, Value input) {
@@ -88,8 +95,14 @@ public:
                                        rewriter.getStringAttr(name), input);
   }
 
+  /// The ReLU right after its batch norm, the running statistics after
+  /// both: nothing depends on their order, and a backend fuses a batch
+  /// norm with the ReLU that follows it (the CUDA backend does).
   Value normRelu(const Twine &norm, const Twine &relu, Value input) {
-    return this->relu(relu, batchNorm(norm, input));
+    tg::BatchNormOp normalized = batchNorm(norm, input);
+    Value rectified = this->relu(relu, normalized.getOutput());
+    updateRunningStats(norm, normalized);
+    return rectified;
   }
 
   template <typename PoolOp>

@@ -10,10 +10,12 @@
 // CHECK-NEXT: %[[G0:.*]] = tg.parameter "features.norm0.weight" : tensor<8xf32>
 // CHECK-NEXT: %[[B0:.*]] = tg.parameter "features.norm0.bias" : tensor<8xf32>
 // CHECK-NEXT: %[[N0:.*]], %[[MEAN0:.*]], %[[VAR0:.*]] = tg.batch_norm "features.norm0" %[[C0]], %[[G0]], %[[B0]] : (tensor<2x8x32x32xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8x32x32xf32>, tensor<8xf32>, tensor<8xf32>)
+// The ReLU right after its batch norm (a backend fuses the two), then the
+// running statistics.
+// CHECK-NEXT: %[[R0:.*]] = tg.relu "features.relu0" %[[N0]]
 // CHECK-NEXT: %[[RM0:.*]] = tg.state "features.norm0.running_mean" : tensor<8xf32>
 // CHECK-NEXT: %[[RV0:.*]] = tg.state "features.norm0.running_var" : tensor<8xf32>
 // CHECK-NEXT: tg.running_stats_update "features.norm0" %[[RM0]], %[[RV0]], %[[MEAN0]], %[[VAR0]] {momentum = 1.000000e-01 : f64, samples = 2048 : i64}
-// CHECK-NEXT: %[[R0:.*]] = tg.relu "features.relu0" %[[N0]]
 // CHECK-NEXT: %[[P0:.*]] = tg.max_pool "features.pool0" %[[R0]] kernel [3, 3] stride [2, 2] pad [1, 1] : tensor<2x8x32x32xf32> -> tensor<2x8x16x16xf32>
 //
 // The bottleneck layer: norm1, relu1, conv1 (1x1 to bn_size * k = 16), norm2, relu2, conv2 (3x3 to k = 4), concat.
@@ -40,6 +42,7 @@
 // The classifier: norm5, relu, global pool, linear with bias.
 // CHECK:      tg.batch_norm "features.norm5" %[[T1]]
 // CHECK:      %[[R5:.*]] = tg.relu "features.relu5"
+// CHECK:      tg.running_stats_update "features.norm5"
 // CHECK-NEXT: %[[G:.*]] = tg.global_avg_pool "features.avgpool" %[[R5]] : tensor<2x8x8x8xf32> -> tensor<2x8xf32>
 // CHECK-NEXT: %[[FW:.*]] = tg.parameter "classifier.weight" : tensor<5x8xf32>
 // CHECK-NEXT: %[[FB:.*]] = tg.parameter "classifier.bias" : tensor<5xf32>
@@ -71,6 +74,7 @@ func.func @tiny(%x: tensor<2x3x64x64xf32>) -> tensor<2x5xf32> {
 // CHECK-NOT:  features.norm0
 // CHECK:      tg.batch_norm "features.denseblock1.denselayer1.norm1" %[[C0]]
 // CHECK:      tg.relu "features.denseblock1.denselayer1.relu1"
+// CHECK:      tg.running_stats_update "features.denseblock1.denselayer1.norm1"
 // CHECK-NEXT: tg.parameter "features.denseblock1.denselayer1.conv1.weight" : tensor<2x4x3x3xf32>
 // CHECK-NEXT: %[[NEW:.*]] = tg.conv2d "features.denseblock1.denselayer1.conv1" {{.*}} stride [1, 1] pad [1, 1] : {{.*}} -> tensor<1x2x8x8xbf16>
 // CHECK-NEXT: %[[D:.*]] = tg.dropout "features.denseblock1.denselayer1.dropout" %[[NEW]] {rate = 2.000000e-01 : f64} : tensor<1x2x8x8xbf16>
