@@ -313,6 +313,40 @@ private:
   std::deque<Entry> entries; // stable references
 };
 
+/// The step from which the layout keeps each root buffer's bytes apart:
+/// its first live step, or earlier where a backend runs two steps as one
+/// kernel. The CUDA backend runs a ReLU gradient and the batch-norm
+/// gradient that reads it as one kernel (runtime/backend/Fusion.cpp),
+/// which reads the first step's operands while it writes the second's
+/// results. Per-step lifetimes let the batch norm's weight and bias
+/// gradients (a few KB) take bytes the ReLU gradient read last, and such a
+/// pair then runs as two kernels; laid out from the ReLU gradient's step,
+/// they cannot. Only the layout sees this: the liveness, and so the
+/// predicted peak, stay the steps' own.
+std::vector<int> layoutFirst(const Schedule &schedule,
+                             const Liveness &liveness, const Target &target) {
+  std::vector<int> first = liveness.first;
+  if (target.kind != "cuda")
+    return first;
+  const std::vector<Step> &steps = schedule.steps;
+  for (size_t i = 0; i + 1 < steps.size(); ++i) {
+    const Step &relu = steps[i], &norm = steps[i + 1];
+    if (relu.op != "tg.relu_grad" || norm.op != "tg.batch_norm_grad" ||
+        relu.writes.empty() || norm.reads.empty() ||
+        norm.reads[0] != relu.writes[0])
+      continue;
+    // writes: the input gradient, then the weight and bias gradients. A
+    // gradient inside an all-reduce bucket (a view) is left alone: the
+    // bucket is large.
+    for (size_t w = 1; w < norm.writes.size(); ++w) {
+      int id = norm.writes[w];
+      if (!schedule.buffers[id].isView() && first[id] == int(i + 1))
+        first[id] = int(i);
+    }
+  }
+  return first;
+}
+
 /// Schedules `step` and computes its liveness; lays out its buffers too
 /// unless `layouts` is null (profiling needs the liveness only).
 Realized realize(func::FuncOp step, const Target &target, bool inPlace,
@@ -331,12 +365,14 @@ Realized realize(func::FuncOp step, const Target &target, bool inPlace,
   TimingScope layingOut = timing.nest("layout");
   std::vector<LayoutItem> items;
   std::vector<int> roots;
+  std::vector<int> first =
+      layoutFirst(result.schedule, result.liveness, target);
   for (const Buffer &buffer : result.schedule.buffers) {
     if (buffer.isView())
       continue;
     LayoutItem item;
     item.bytes = buffer.bytes;
-    item.first = std::max(result.liveness.first[buffer.id], 0);
+    item.first = std::max(first[buffer.id], 0);
     item.last = std::max(result.liveness.last[buffer.id], item.first);
     item.persistent = buffer.persistent;
     items.push_back(item);

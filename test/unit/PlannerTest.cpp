@@ -133,4 +133,64 @@ TEST(Planner, PlansFitTheirBudget) {
   EXPECT_TRUE(infeasible);
 }
 
+/// How many batch-norm gradients' weight or bias gradient shares arena
+/// bytes with what the ReLU gradient right before it reads.
+int fusedPairClobbers(const MemoryPlan &plan) {
+  const Schedule &schedule = plan.schedule;
+  auto rootOf = [&](int id) {
+    const Buffer &buffer = schedule.buffers[id];
+    return buffer.isView() ? buffer.viewOf : id;
+  };
+  auto overlap = [&](int a, int b) {
+    const Buffer &x = schedule.buffers[rootOf(a)],
+                 &y = schedule.buffers[rootOf(b)];
+    return x.offset < y.offset + y.bytes && y.offset < x.offset + x.bytes;
+  };
+  int clobbers = 0;
+  for (size_t i = 0; i + 1 < schedule.steps.size(); ++i) {
+    const Step &relu = schedule.steps[i], &norm = schedule.steps[i + 1];
+    if (relu.op != "tg.relu_grad" || norm.op != "tg.batch_norm_grad")
+      continue;
+    for (size_t w = 1; w < norm.writes.size(); ++w)
+      for (int read : relu.reads)
+        if (overlap(norm.writes[w], read))
+          ++clobbers;
+  }
+  return clobbers;
+}
+
+// The CUDA backend runs a ReLU gradient and the batch-norm gradient after it
+// as one kernel when the second's results share no bytes with the pair's
+// operands (runtime/backend/Fusion.cpp). On cuda targets the layout keeps
+// the weight and bias gradients off what the ReLU gradient reads, at no
+// cost to the predicted peak; a cpu target's layout need not.
+TEST(Planner, CudaLayoutKeepsFusedGradientsApart) {
+  mlir::MLIRContext context;
+  ModelSpec spec = smallModel(StemKind::ImageNet, 4, {3, 3});
+  int cpuClobbers = 0;
+  for (const char *targetName : {"cpu", "h200"}) {
+    PlanOptions options;
+    options.target = *getTarget(targetName);
+    auto probe = buildModule(context, spec, SgdSettings(), Stage::Training);
+    ASSERT_TRUE(bool(probe));
+    llvm::Expected<int64_t> minimum = minimumBudget(**probe, options);
+    ASSERT_TRUE(bool(minimum)) << llvm::toString(minimum.takeError());
+    for (int step : {0, 1, 3, 20}) {
+      auto module = buildModule(context, spec, SgdSettings(), Stage::Training);
+      ASSERT_TRUE(bool(module));
+      options.budgetBytes = *minimum + *minimum * step / 10;
+      llvm::Expected<MemoryPlan> plan = planMemory(**module, options);
+      ASSERT_TRUE(bool(plan)) << llvm::toString(plan.takeError());
+      EXPECT_LE(plan->arenaBytes + plan->reserveBytes, *options.budgetBytes);
+      int clobbers = fusedPairClobbers(*plan);
+      if (options.target.kind == "cuda")
+        EXPECT_EQ(clobbers, 0) << targetName << " budget step " << step;
+      else
+        cpuClobbers += clobbers;
+    }
+  }
+  // The rule matters: without it, the layout does share such bytes.
+  EXPECT_GT(cpuClobbers, 0);
+}
+
 } // namespace
