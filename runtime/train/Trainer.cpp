@@ -558,17 +558,21 @@ static int train(const TrainOptions &options, const Plan &plan,
                                        formatBytes(*plan.budgetBytes))
                                           .c_str()
                                     : "");
-    if (lead)
-    std::fprintf(stderr,
-                 "epoch %lld: train loss %.4f acc %.2f%% | test loss %.4f acc "
-                 "%.2f%% (%lld images) | %.1f img/s | peak %s measured, %s "
-                 "predicted | max RSS %s\n",
-                 (long long)finishedEpoch + 1, seen ? lossSum / seen : 0.0,
-                 seen ? 100.0 * correctSum / seen : 0.0, test.loss,
-                 100.0 * test.accuracy, (long long)test.samples,
-                 imagesPerSecond, formatBytes(measured).c_str(),
-                 formatBytes(plan.predictedPeakBytes).c_str(),
-                 formatBytes(maxResidentBytes()).c_str());
+    if (lead) {
+      char tested[128] = "no test evaluation (--no-eval)";
+      if (options.evaluate)
+        std::snprintf(tested, sizeof tested,
+                      "test loss %.4f acc %.2f%% (%lld images)", test.loss,
+                      100.0 * test.accuracy, (long long)test.samples);
+      std::fprintf(stderr,
+                   "epoch %lld: train loss %.4f acc %.2f%% | %s | %.1f img/s "
+                   "| peak %s measured, %s predicted | max RSS %s\n",
+                   (long long)finishedEpoch + 1, seen ? lossSum / seen : 0.0,
+                   seen ? 100.0 * correctSum / seen : 0.0, tested,
+                   imagesPerSecond, formatBytes(measured).c_str(),
+                   formatBytes(plan.predictedPeakBytes).c_str(),
+                   formatBytes(maxResidentBytes()).c_str());
+    }
     // f16: where dynamic loss scaling stands (LossScale.h).
     std::optional<Backend::LossScaleStatus> scaling =
         backend->lossScaleStatus();
@@ -584,8 +588,6 @@ static int train(const TrainOptions &options, const Plan &plan,
           {"steps", progress.step},
           {"train_loss", seen ? lossSum / seen : 0.0},
           {"train_acc", seen ? double(correctSum) / seen : 0.0},
-          {"test_loss", test.loss},
-          {"test_acc", test.accuracy},
           {"images_per_second", imagesPerSecond},
           {"seconds", seconds},
           {"median_step_seconds", median(stepSeconds)},
@@ -593,6 +595,10 @@ static int train(const TrainOptions &options, const Plan &plan,
           {"predicted_peak_bytes", plan.predictedPeakBytes},
           {"max_rss_bytes", maxResidentBytes()},
       };
+      if (options.evaluate) { // --no-eval: no test figures at all
+        line["test_loss"] = test.loss;
+        line["test_acc"] = test.accuracy;
+      }
       if (deviceBytes >= 0)
         line["device_process_bytes"] = deviceBytes;
       if (scaling) {
