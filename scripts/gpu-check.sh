@@ -24,7 +24,8 @@
 # densenet-run's images/s and peak device memory for each plan, and PyTorch's
 # torchvision DenseNet-121 at the same batch (memory_efficient False and
 # True, channels-last, AMP) with bench/gpu/torch_step.py, and the largest
-# batch PyTorch fits in 12 GB. $OUT (default ./gpu-results) gets
+# batch PyTorch fits in 12 GB, and, if time is left, where densenet-run's
+# step time goes per op kind (DENSENET_PROFILE). $OUT (default ./gpu-results) gets
 # summary.txt, gpu-results.json and .md, torch.json and logs.tar.gz (every
 # log and metrics file): the device tool returns at most 8 files.
 set -uo pipefail
@@ -233,6 +234,24 @@ for plan in bc100 bc100-f16; do
   rm -f "$out"/fusion*.safetensors
 done
 DENSENET_FUSION=0 run_plan d121-keep-unfused .gpu/plans/d121-keep.json 112
+fi
+
+# Where the step's time goes, per op kind (runtime/backend/OpProfile.h):
+# kernels one by one between CUDA events, so the total exceeds the graph's
+# step time. Last and optional: it only informs, so too little time left
+# skips it without failing the check.
+title="time per op kind: DenseNet-121 b64, nothing recomputed, f32 then bf16 (DENSENET_PROFILE, 21 steps)"
+if [ "$(left)" -ge 40 ]; then
+  log "$title"
+  for plan in d121-keep d121-bf16; do
+    DENSENET_PROFILE=1 limit 60 build-gpu/bin/densenet-run .gpu/plans/$plan.json --data synthetic \
+      --steps 21 --device cuda --no-eval --progress none > "$out/$plan-profile.log" 2>&1 || status=1
+    grep '^profile:' "$out/$plan-profile.log" > "$out/$plan-profile.txt"
+    { echo "$plan:"; head -14 "$out/$plan-profile.txt"; grep '^profile: all ' "$out/$plan-profile.txt"; } |
+      tee -a "$out/summary.txt"
+  done
+else
+  log "not run (optional; $(left) s left, needs ~40 s): $title"
 fi
 
 log "results: gpu-results.json and gpu-results.md (copy them to bench/gpu/results/)"

@@ -20,6 +20,7 @@
 #include "runtime/backend/Backend.h"
 #include "runtime/backend/Binding.h"
 #include "runtime/backend/LossScale.h"
+#include "runtime/backend/OpProfile.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cpu/Kernels.h"
 #include "runtime/cpu/LowPrecision.h"
@@ -43,6 +44,7 @@
 #include <optional>
 #include <cstring>
 #include <functional>
+#include <iostream>
 
 using namespace densenet::runtime;
 using namespace densenet::runtime::cpu;
@@ -157,7 +159,7 @@ public:
         gradients.push_back({binding.pointer(id), plan.buffers[id].elements()});
       }
     }
-    profile = std::getenv("DENSENET_PROFILE") != nullptr;
+    profile = OpProfile::requested();
     threads = options.threads > 0 ? options.threads : omp_get_max_threads();
     omp_set_num_threads(threads);
     communicator = options.communicator;
@@ -207,18 +209,19 @@ public:
 
   void train(const StepContext &context) override {
     current = context;
+    bool timed = profile && opSeconds.timeThisStep();
     tracker.begin();
     for (size_t index = 0; index < kernels.size(); ++index) {
       for (int reduction : waitsBefore[index])
         communicator->wait(tickets[reduction]);
       tracker.touch(static_cast<int>(index), touched[index]);
-      if (profile) {
+      if (timed) {
         auto start = std::chrono::steady_clock::now();
         kernels[index]();
-        opSeconds[plan.steps[index].opName] +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                          start)
-                .count();
+        opSeconds.add(plan.steps[index].opName,
+                      std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start)
+                          .count());
       } else {
         kernels[index]();
       }
@@ -226,6 +229,8 @@ public:
     for (int reduction : waitsBefore.back())
       communicator->wait(tickets[reduction]);
     tracker.finish();
+    if (timed)
+      opSeconds.countStep();
   }
 
   void infer() override {
@@ -618,13 +623,14 @@ private:
   // and the all-reduce steps to wait for before each step (last: the end).
   std::vector<int64_t> tickets;
   std::vector<std::vector<int>> waitsBefore;
-  bool profile = false;
-  std::map<std::string, double> opSeconds;
+  bool profile = false; // DENSENET_PROFILE (OpProfile.h)
+  OpProfile opSeconds;
 
 public:
   ~CpuBackend() override {
-    for (const auto &[op, seconds] : opSeconds)
-      std::fprintf(stderr, "profile: %-32s %9.3f s\n", op.c_str(), seconds);
+    if (profile)
+      opSeconds.report(std::cerr,
+                       "each step's kernel timed by the wall clock");
   }
 };
 

@@ -33,6 +33,7 @@
 #include "runtime/backend/Backend.h"
 #include "runtime/backend/Binding.h"
 #include "runtime/backend/Fusion.h"
+#include "runtime/backend/OpProfile.h"
 #include "runtime/backend/Philox.h"
 #include "runtime/cuda/CudaCheck.h"
 #include "runtime/cuda/DeviceMemory.h"
@@ -137,11 +138,18 @@ public:
     }
   }
 
-  ~CudaBackend() override { release(); }
+  ~CudaBackend() override {
+    if (profile && reportProfile && std::uncaught_exceptions() == 0)
+      opTimes.report(std::cerr, "kernels run one by one (no CUDA graph), "
+                                "each step's between two CUDA events");
+    release();
+  }
 
 private:
   void setUp(densenet::dist::Communicator *communicator) {
     this->communicator = communicator;
+    profile = OpProfile::requested();
+    reportProfile = !communicator || communicator->rank() == 0;
     DENSENET_CHECK(cudaSetDevice(device));
     {
       // Kernels.cu is built for sm_90 and as compute_80 PTX (CUDA 13 builds
@@ -226,6 +234,8 @@ private:
     prepareUpdateRuns();
     for (size_t index = 0; index < plan.steps.size(); ++index)
       bind(static_cast<int>(index));
+    if (profile)
+      prepareProfile();
     // The memset and copies above ran on the legacy default stream, which
     // the non-blocking compute stream does not wait for.
     DENSENET_CHECK(cudaDeviceSynchronize());
@@ -249,6 +259,9 @@ private:
 #endif
     for (cudaEvent_t event : events)
       cudaEventDestroy(event);
+    for (cudaEvent_t event : profileEvents)
+      if (event)
+        cudaEventDestroy(event);
     if (commStream)
       cudaStreamDestroy(commStream);
     for (Convolution &c : convolutions) {
@@ -297,6 +310,8 @@ public:
     if (!updateRuns.empty())
       text += ", " + std::to_string(runOfStep.size()) + " updates in " +
               std::to_string(updateRuns.size()) + " launches";
+    if (profile)
+      text += ", profiling (DENSENET_PROFILE): kernels one by one, no graph";
     return text + ")";
   }
 
@@ -305,8 +320,15 @@ public:
     DENSENET_CHECK(cudaMemcpyAsync(counters, &values, sizeof values,
                                    cudaMemcpyHostToDevice, stream));
     DENSENET_CHECK(cudaMemsetAsync(invalidLabel, 0, sizeof(int32_t), stream));
+    bool timed = profile && opTimes.timeThisStep();
     if (graph) {
       DENSENET_CHECK(cudaGraphLaunch(graph, stream));
+    } else if (timed) {
+      DENSENET_CHECK(cudaEventRecord(profileEvents[0], stream));
+      for (size_t index = 0; index < kernels.size(); ++index) {
+        kernels[index]();
+        DENSENET_CHECK(cudaEventRecord(profileEvents[index + 1], stream));
+      }
     } else if (eager) {
       for (auto &kernel : kernels)
         kernel();
@@ -327,6 +349,8 @@ public:
     DENSENET_CHECK(cudaStreamSynchronize(stream));
     if (invalid)
       throw PlanError("a label of this batch is outside [0, classes)");
+    if (timed)
+      collectProfile();
   }
 
   void infer() override {
@@ -1141,6 +1165,42 @@ private:
           cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   }
 
+  /// DENSENET_PROFILE: what each step is called in the table (empty: its
+  /// work runs in another step's kernel), and an event before every step
+  /// and after the last.
+  void prepareProfile() {
+    profileLabels.assign(plan.steps.size(), std::string());
+    for (size_t index = 0; index < plan.steps.size(); ++index) {
+      const Step &step = plan.steps[index];
+      if (fusedSecond[index])
+        continue;
+      if (fusedFirst[index])
+        profileLabels[index] = step.opName + "+" + plan.steps[index + 1].opName;
+      else if (const UpdateRun *run = updateRunAt(static_cast<int>(index)))
+        profileLabels[index] = run->first == static_cast<int>(index)
+                                   ? step.opName + " (multi-tensor)"
+                                   : std::string();
+      else
+        profileLabels[index] = step.opName;
+    }
+    profileEvents.assign(plan.steps.size() + 1, nullptr);
+    for (cudaEvent_t &event : profileEvents)
+      DENSENET_CHECK(cudaEventCreate(&event));
+  }
+
+  /// Adds the step just run (synchronized) to the profile.
+  void collectProfile() {
+    for (size_t index = 0; index < profileLabels.size(); ++index) {
+      if (profileLabels[index].empty())
+        continue;
+      float milliseconds = 0;
+      DENSENET_CHECK(cudaEventElapsedTime(&milliseconds, profileEvents[index],
+                                          profileEvents[index + 1]));
+      opTimes.add(profileLabels[index], milliseconds / 1e3);
+    }
+    opTimes.countStep();
+  }
+
   /// Captures the step's kernels as one CUDA graph. Host-side values that
   /// change per step (seed, step, learning rate, the batch) live in device
   /// memory the graph reads, so the same graph serves every step.
@@ -1156,7 +1216,7 @@ private:
   /// running one by one, slower but the same, and the reason goes to
   /// stderr; the stream is left out of capture mode either way.
   void capture() {
-    if (graphsEnabled())
+    if (graphsEnabled() && !profile)
       captureGraph();
     else
       eager = true;
@@ -1250,6 +1310,12 @@ private:
   std::vector<std::optional<FusedShape>> fusedFirst;
   std::vector<bool> fusedSecond;
   PeakTracker tracker;
+  // DENSENET_PROFILE (OpProfile.h): every step after the first runs its
+  // kernels one by one between events; rank 0 prints the table at the end.
+  bool profile = false, reportProfile = false;
+  OpProfile opTimes;
+  std::vector<std::string> profileLabels;
+  std::vector<cudaEvent_t> profileEvents;
 };
 
 } // namespace
