@@ -55,11 +55,11 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
   const long long c = blockIdx.x;
   const %MAP% *x = input + c * kPlane;
   double sum = 0;
-  for (long long e = threadIdx.x; e < kCount; e += DN_THREADS)
+  for (%INDEX% e = threadIdx.x; e < kCount; e += DN_THREADS)
     sum += %LOAD%(x[e / kPlane * inputStride + e % kPlane]);
   double average = dn_block_sum(sum) / double(kCount);
   double squares = 0;
-  for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
+  for (%INDEX% e = threadIdx.x; e < kCount; e += DN_THREADS) {
     double d = %LOAD%(x[e / kPlane * inputStride + e % kPlane]) - average;
     squares += d * d;
   }
@@ -71,8 +71,8 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
   float scale = float(weight[c] / sqrt(biased + epsilon));
   float shift = float(fma(-average, double(scale), double(bias[c])));
   %MAP% *y = normalized + c * kPlane, *r = rectified + c * kPlane;
-  for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
-    long long i = e / kPlane, p = e % kPlane;
+  for (%INDEX% e = threadIdx.x; e < kCount; e += DN_THREADS) {
+    %INDEX% i = e / kPlane, p = e % kPlane;
     float value = fmaf(%LOAD%(x[i * inputStride + p]), scale, shift);
 %WRITE_NORMALIZED%    r[i * rectifiedStride + p] = %STORE%(value > 0.0f ? value : 0.0f);
   }
@@ -101,8 +101,8 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
   double inverseStd = 1.0 / sqrt(double(variance[c]) + epsilon);
   float center = mean[c];
   double sumGrad = 0, sumCentered = 0;
-  for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
-    long long i = e / kPlane, p = e % kPlane;
+  for (%INDEX% e = threadIdx.x; e < kCount; e += DN_THREADS) {
+    %INDEX% i = e / kPlane, p = e % kPlane;
     float dy = %LOAD%(r[i * rectifiedStride + p]) > 0.0f
                    ? %LOAD%(dr[i * rectifiedGradStride + p]) : 0.0f;
 %WRITE_GRADIENT%    sumGrad += dy;
@@ -119,8 +119,8 @@ extern "C" __global__ void __launch_bounds__(DN_THREADS)
   float meanGrad = float(sumGrad / double(kCount));
   float slope = float(gradWeight * inverseStd / double(kCount));
   %MAP% *dx = inputGrad + c * kPlane;
-  for (long long e = threadIdx.x; e < kCount; e += DN_THREADS) {
-    long long i = e / kPlane, p = e % kPlane;
+  for (%INDEX% e = threadIdx.x; e < kCount; e += DN_THREADS) {
+    %INDEX% i = e / kPlane, p = e % kPlane;
     float dy = %LOAD%(r[i * rectifiedStride + p]) > 0.0f
                    ? %LOAD%(dr[i * rectifiedGradStride + p]) : 0.0f;
     dx[i * inputGradStride + p] = %STORE%(
@@ -192,6 +192,12 @@ densenet::runtime::cuda::fusedKernelSource(const std::vector<FusedShape> &shapes
     replaceAll(kernel, "%NAME%", shape.name());
     replaceAll(kernel, "%PLANE%", std::to_string(shape.plane));
     replaceAll(kernel, "%BATCH%", std::to_string(shape.batch));
+    // A channel's elements are indexed in 32 bits where they fit (they do
+    // for any real batch): dividing by the constant plane is then a
+    // multiply and a shift, where 64 bits take a long routine per element.
+    // The elements and their order are the same either way.
+    bool narrow = shape.batch * shape.plane + kFusedThreads < (int64_t(1) << 31);
+    replaceAll(kernel, "%INDEX%", narrow ? "unsigned" : "long long");
     replaceAll(kernel, "%WRITE_NORMALIZED%",
                shape.writeIntermediate
                    ? "    y[i * normalizedStride + p] = %STORE%(value);\n"

@@ -2,7 +2,8 @@
 //
 // Simple, deterministic kernels: element-wise ops use a grid-stride loop;
 // per-channel reductions (batch norm) use one block per channel and a
-// shared-memory tree in a fixed order; the backward of pooling gathers for
+// shared-memory tree in a fixed order; both keep each element's image,
+// channel and pixel with Cursor.h's carries, not a division per element; the backward of pooling gathers for
 // each input pixel from the windows that contain it instead of scattering
 // with atomics, so no result depends on scheduling. Feature maps are f32,
 // bf16 or f16 in memory (each kernel is a template over the storage type)
@@ -13,6 +14,7 @@
 
 #include "runtime/cuda/Kernels.h"
 #include "runtime/cuda/CudaCheck.h"
+#include "runtime/cuda/Cursor.h"
 #include "runtime/cuda/FusedKernels.h"
 
 #include "runtime/backend/LossScale.h"
@@ -99,15 +101,27 @@ __device__ inline Ref<T> at(const Map<T> &map, int64_t i, int64_t c,
   return {map.data + i * map.imageStride + c * map.h * map.w + p};
 }
 
-/// Element e of the logical [n, c, h * w] tensor as (image, channel, pixel).
-template <typename T>
-__device__ inline void split(const Map<T> &map, int64_t e, int64_t &i,
-                             int64_t &c, int64_t &p) {
-  int64_t plane = map.h * map.w;
-  p = e % plane;
-  c = (e / plane) % map.c;
-  i = e / (plane * map.c);
+/// Grid-stride loops: thread t of the grid visits elements t, t + the
+/// grid's threads, ... of `map`, with `cursor` at each one's index, image,
+/// channel, row and column (Cursor.h: no division per element).
+template <typename T> __device__ ElementCursor gridCursor(const Map<T> &map) {
+  return ElementCursor(blockIdx.x * int64_t(blockDim.x) + threadIdx.x,
+                       int64_t(gridDim.x) * blockDim.x, map.c, map.h, map.w);
 }
+#define ELEMENTWISE_LOOP(map)                                                  \
+  for (ElementCursor cursor = gridCursor(map);                                 \
+       cursor.index < (map).n * (map).c * (map).h * (map).w; cursor.advance())
+
+/// Batch norm's loops over the block's channel: thread t visits elements
+/// t, t + blockDim.x, ... of the channel's n planes, in image order; the
+/// statistics add up in this order.
+template <typename T>
+__device__ ElementCursor channelCursor(const Map<T> &map) {
+  return ElementCursor(threadIdx.x, blockDim.x, 1, map.h, map.w);
+}
+#define CHANNEL_LOOP(map)                                                      \
+  for (ElementCursor cursor = channelCursor(map); cursor.index < count;        \
+       cursor.advance())
 
 /// Sum of `value` over the block, in a fixed order; every thread gets it.
 __device__ double blockSum(double value) {
@@ -132,12 +146,12 @@ __global__ void batchNormForwardKernel(Map<T> input, const float *weight,
   int64_t c = blockIdx.x;
   int64_t plane = input.h * input.w, count = input.n * plane;
   double sum = 0;
-  for (int64_t e = threadIdx.x; e < count; e += blockDim.x)
-    sum += at(input, e / plane, c, e % plane);
+  CHANNEL_LOOP(input)
+    sum += at(input, cursor.image, c, cursor.pixel());
   double average = blockSum(sum) / double(count);
   double squares = 0;
-  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    double d = at(input, e / plane, c, e % plane) - average;
+  CHANNEL_LOOP(input) {
+    double d = at(input, cursor.image, c, cursor.pixel()) - average;
     squares += d * d;
   }
   double biased = blockSum(squares) / double(count);
@@ -150,9 +164,10 @@ __global__ void batchNormForwardKernel(Map<T> input, const float *weight,
   // a * b + c in PTX leaves the contraction to ptxas, and the fused kernels'
   // ptxas (NVRTC's, at run time) must make the same choice as this one.
   float shift = float(fma(-average, double(scale), double(bias[c])));
-  for (int64_t e = threadIdx.x; e < count; e += blockDim.x)
-    at(output, e / plane, c, e % plane) =
-        fmaf(float(at(input, e / plane, c, e % plane)), scale, shift);
+  CHANNEL_LOOP(input) {
+    int64_t i = cursor.image, p = cursor.pixel();
+    at(output, i, c, p) = fmaf(float(at(input, i, c, p)), scale, shift);
+  }
 }
 
 template <typename T>
@@ -161,11 +176,8 @@ __global__ void batchNormInferenceKernel(Map<T> input, const float *weight,
                                          const float *runningMean,
                                          const float *runningVariance,
                                          double epsilon) {
-  int64_t total = input.n * input.c * input.h * input.w;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
-    int64_t i, c, p;
-    split(input, e, i, c, p);
+  ELEMENTWISE_LOOP(input) {
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
     float scale =
         float(weight[c] / sqrt(double(runningVariance[c]) + epsilon));
     float shift = float(bias[c] - double(runningMean[c]) * scale);
@@ -184,10 +196,11 @@ __global__ void batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
   double inverseStd = 1.0 / sqrt(double(variance[c]) + epsilon);
   float center = mean[c];
   double sumGrad = 0, sumCentered = 0;
-  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    float dy = at(outputGrad, e / plane, c, e % plane);
+  CHANNEL_LOOP(input) {
+    int64_t i = cursor.image, p = cursor.pixel();
+    float dy = at(outputGrad, i, c, p);
     sumGrad += dy;
-    sumCentered += double(dy) * (at(input, e / plane, c, e % plane) - center);
+    sumCentered += double(dy) * (at(input, i, c, p) - center);
   }
   sumGrad = blockSum(sumGrad);
   sumCentered = blockSum(sumCentered);
@@ -199,8 +212,8 @@ __global__ void batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
   float scale = float(weight[c] * inverseStd);
   float meanGrad = float(sumGrad / double(count));
   float slope = float(gradWeight * inverseStd / double(count));
-  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
-    int64_t i = e / plane, p = e % plane;
+  CHANNEL_LOOP(input) {
+    int64_t i = cursor.image, p = cursor.pixel();
     at(inputGrad, i, c, p) =
         scale * fmaf(-(float(at(input, i, c, p)) - center), slope,
                      float(at(outputGrad, i, c, p)) - meanGrad);
@@ -219,16 +232,10 @@ __global__ void runningStatsKernel(float *runningMean, float *runningVariance,
                              momentum * variance[c] * unbias);
 }
 
-#define ELEMENTWISE_LOOP(map)                                                  \
-  int64_t total = (map).n * (map).c * (map).h * (map).w;                      \
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; \
-       e += int64_t(gridDim.x) * blockDim.x)
-
 template <typename T>
 __global__ void reluKernel(Map<T> input, Map<T> output) {
   ELEMENTWISE_LOOP(input) {
-    int64_t i, c, p;
-    split(input, e, i, c, p);
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
     float x = at(input, i, c, p);
     at(output, i, c, p) = x > 0.0f ? x : 0.0f;
   }
@@ -238,8 +245,7 @@ template <typename T>
 __global__ void reluBackwardKernel(Map<T> outputGrad, Map<T> output,
                                    Map<T> inputGrad) {
   ELEMENTWISE_LOOP(output) {
-    int64_t i, c, p;
-    split(output, e, i, c, p);
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
     float gradient = at(outputGrad, i, c, p);
     at(inputGrad, i, c, p) = at(output, i, c, p) > 0.0f ? gradient : 0.0f;
   }
@@ -249,8 +255,7 @@ template <typename T>
 __global__ void copyChannelsKernel(Map<T> input, Map<T> output,
                                    int64_t channelOffset) {
   ELEMENTWISE_LOOP(input) {
-    int64_t i, c, p;
-    split(input, e, i, c, p);
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
     at(output, i, channelOffset + c, p) = at(input, i, c, p);
   }
 }
@@ -259,8 +264,7 @@ template <typename T>
 __global__ void accumulateKernel(Map<T> value, Map<T> buffer,
                                  int64_t channelOffset) {
   ELEMENTWISE_LOOP(value) {
-    int64_t i, c, p;
-    split(value, e, i, c, p);
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
     at(buffer, i, channelOffset + c, p) += at(value, i, c, p);
   }
 }
@@ -272,9 +276,8 @@ __global__ void dropoutKernel(Map<T> input, Map<T> output, double rate,
   uint64_t seed = counters->seed;
   int64_t step = counters->step;
   ELEMENTWISE_LOOP(input) {
-    int64_t i, c, p;
-    split(input, e, i, c, p);
-    at(output, i, c, p) = dropoutKeeps(seed, key, step, uint64_t(e), rate)
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
+    at(output, i, c, p) = dropoutKeeps(seed, key, step, uint64_t(cursor.index), rate)
                               ? at(input, i, c, p) * scale
                               : 0.0f;
   }
@@ -284,9 +287,8 @@ template <typename T>
 __global__ void maxPoolForwardKernel(Map<T> input, Map<T> output,
                                      DeviceWindow window) {
   ELEMENTWISE_LOOP(output) {
-    int64_t i, c, p;
-    split(output, e, i, c, p);
-    int64_t oy = p / output.w, ox = p % output.w;
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
+    int64_t oy = cursor.row, ox = cursor.column;
     // Padding is -infinity, as in the CPU backend and PyTorch.
     float best = -INFINITY;
     for (int ky = 0; ky < window.kernelHeight; ++ky) {
@@ -340,9 +342,8 @@ __global__ void maxPoolBackwardKernel(Map<T> outputGrad, Map<T> input,
                                       Map<T> output, Map<T> inputGrad,
                                       DeviceWindow window) {
   ELEMENTWISE_LOOP(input) {
-    int64_t i, c, p;
-    split(input, e, i, c, p);
-    int64_t y = p / input.w, x = p % input.w;
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
+    int64_t y = cursor.row, x = cursor.column;
     int64_t firstRow, lastRow, firstColumn, lastColumn;
     windowsContaining(y, window.kernelHeight, window.strideHeight,
                       window.padHeight, output.h, firstRow, lastRow);
@@ -364,9 +365,8 @@ __global__ void avgPoolForwardKernel(Map<T> input, Map<T> output,
                                      DeviceWindow window) {
   float scale = 1.0f / float(window.kernelHeight * window.kernelWidth);
   ELEMENTWISE_LOOP(output) {
-    int64_t i, c, p;
-    split(output, e, i, c, p);
-    int64_t oy = p / output.w, ox = p % output.w;
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
+    int64_t oy = cursor.row, ox = cursor.column;
     float sum = 0;
     for (int ky = 0; ky < window.kernelHeight; ++ky) {
       int64_t y = oy * window.strideHeight - window.padHeight + ky;
@@ -388,9 +388,8 @@ __global__ void avgPoolBackwardKernel(Map<T> outputGrad,
                                       DeviceWindow window) {
   float scale = 1.0f / float(window.kernelHeight * window.kernelWidth);
   ELEMENTWISE_LOOP(inputGrad) {
-    int64_t i, c, p;
-    split(inputGrad, e, i, c, p);
-    int64_t y = p / inputGrad.w, x = p % inputGrad.w;
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
+    int64_t y = cursor.row, x = cursor.column;
     int64_t firstRow, lastRow, firstColumn, lastColumn;
     windowsContaining(y, window.kernelHeight, window.strideHeight,
                       window.padHeight, outputGrad.h, firstRow, lastRow);
@@ -427,8 +426,7 @@ __global__ void globalAvgPoolBackwardKernel(Map<T> outputGrad,
   // planes differ otherwise).
   float plane = float(inputGrad.h * inputGrad.w);
   ELEMENTWISE_LOOP(inputGrad) {
-    int64_t i, c, p;
-    split(inputGrad, e, i, c, p);
+    int64_t i = cursor.image, c = cursor.channel, p = cursor.pixel();
     at(inputGrad, i, c, p) = float(at(outputGrad, i, c, 0)) / plane;
   }
 }

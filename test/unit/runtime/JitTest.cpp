@@ -62,6 +62,23 @@ TEST(Jit, SourceDefinesEachShapeOnce) {
   }
   EXPECT_NE(source.find("kCount = 64LL * kPlane"), std::string::npos);
   EXPECT_NE(source.find("kPlane = 1024"), std::string::npos);
+  // A channel's 65,536 elements are indexed in 32 bits.
+  EXPECT_NE(source.find("for (unsigned e = threadIdx.x"), std::string::npos);
+  EXPECT_EQ(source.find("long long e"), std::string::npos);
+}
+
+// A channel of 2^31 elements or more needs 64-bit indices; it compiles too.
+TEST(Jit, HugeChannelsIndexIn64Bits) {
+  std::vector<gpu::FusedShape> shapes = someShapes();
+  for (gpu::FusedShape &shape : shapes) {
+    shape.batch = 1 << 16;
+    shape.plane = 1 << 15;
+  }
+  std::string source = gpu::fusedKernelSource(shapes);
+  EXPECT_NE(source.find("for (long long e = threadIdx.x"), std::string::npos);
+  EXPECT_EQ(source.find("unsigned e"), std::string::npos);
+  gpu::KernelCache cache(freshDirectory("huge"));
+  EXPECT_TRUE(isCubin(cache.compile(source, 90).image));
 }
 
 TEST(Jit, GeneratedKernelsCompileAndTheCacheKeepsThem) {
