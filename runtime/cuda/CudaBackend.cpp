@@ -149,6 +149,7 @@ private:
   void setUp(densenet::dist::Communicator *communicator) {
     this->communicator = communicator;
     profile = OpProfile::requested();
+    reductionThreads = reductionThreadsFrom(std::getenv("DENSENET_BN_THREADS"));
     reportProfile = !communicator || communicator->rank() == 0;
     DENSENET_CHECK(cudaSetDevice(device));
     {
@@ -310,6 +311,9 @@ public:
     if (!updateRuns.empty())
       text += ", " + std::to_string(runOfStep.size()) + " updates in " +
               std::to_string(updateRuns.size()) + " launches";
+    if (reductionThreads != kDefaultReductionThreads)
+      text += ", batch norm in blocks of " + std::to_string(reductionThreads) +
+              " threads (DENSENET_BN_THREADS)";
     if (profile)
       text += ", profiling (DENSENET_PROFILE): kernels one by one, no graph";
     return text + ")";
@@ -602,8 +606,10 @@ private:
       float *weight = pointer(r[1]), *bias = pointer(r[2]);
       float *mean = pointer(w[1]), *variance = pointer(w[2]);
       double epsilon = a.epsilon;
+      int threads = reductionThreads;
       kernel = [=] {
-        batchNormForward(x, weight, bias, y, mean, variance, epsilon, s);
+        batchNormForward(x, weight, bias, y, mean, variance, epsilon, threads,
+                         s);
       };
       if (step.phase == Phase::Forward) {
         float *runningMean = pointer(binding->runningStatistic(step, ".running_mean"));
@@ -622,9 +628,10 @@ private:
             *variance = pointer(r[4]);
       float *weightGrad = pointer(w[1]), *biasGrad = pointer(w[2]);
       double epsilon = a.epsilon;
+      int threads = reductionThreads;
       kernel = [=] {
         batchNormBackward(dy, x, weight, mean, variance, dx, weightGrad,
-                          biasGrad, epsilon, s);
+                          biasGrad, epsilon, threads, s);
       };
       break;
     }
@@ -1055,6 +1062,7 @@ private:
       shape.batch = x.n;
       shape.plane = x.plane();
       shape.writeIntermediate = writeIntermediate;
+      shape.threads = reductionThreads;
       shape.storage = storage == Storage::F32    ? FusedShape::F32
                       : storage == Storage::BF16 ? FusedShape::BF16
                                                  : FusedShape::F16;
@@ -1271,6 +1279,7 @@ private:
   const Plan &plan;
   int device = 0;
   Storage storage = Storage::F32; // of the plan's feature maps
+  int reductionThreads = kDefaultReductionThreads; // DENSENET_BN_THREADS
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;

@@ -6,8 +6,8 @@
 // of every element (image and pixel of a flat index) divides by constants.
 // The arithmetic is that of Kernels.cu's batch-norm, ReLU and gradient
 // kernels, operation for operation, so a fused plan computes the same bits
-// as an unfused one. One block per channel, kFusedThreads threads, fixed
-// reduction order, as there.
+// as an unfused one. One block per channel, of the shape's thread count,
+// fixed reduction order, as there.
 //
 // Plain host C++: generating the source needs no GPU (tests compile it
 // with NVRTC on machines without one).
@@ -23,7 +23,17 @@
 
 namespace densenet::runtime::cuda {
 
-constexpr int kFusedThreads = 256;
+/// Threads per block of batch norm's per-channel reductions, in the fused
+/// kernels and in Kernels.cu's alike (the sums add in a tree over the
+/// block's threads, so both must use the same count to give the same
+/// bits): 256 unless DENSENET_BN_THREADS says 512 or 1024. More threads
+/// keep more loads in flight per channel; which is faster is the GPU's to
+/// say (scripts/gpu-check.sh profiles both).
+constexpr int kDefaultReductionThreads = 256;
+bool validReductionThreads(int threads);
+/// DENSENET_BN_THREADS's value (`setting` null or empty: the default).
+/// Throws PlanError, naming the valid values, for anything else.
+int reductionThreadsFrom(const char *setting);
 
 /// What a fused kernel is specialized for. Map strides stay arguments:
 /// they differ from layer to layer, the batch and the plane do not.
@@ -36,13 +46,17 @@ struct FusedShape {
   /// Also write the intermediate map (normalized output, or the gradient
   /// the ReLU passes back), because another step reads it.
   bool writeIntermediate = false;
+  /// Threads per block (validReductionThreads).
+  int threads = kDefaultReductionThreads;
 
   /// The kernel's name in the generated source.
   std::string name() const;
   bool operator==(const FusedShape &other) const {
     return kind == other.kind && storage == other.storage &&
            batch == other.batch &&
-           plane == other.plane && writeIntermediate == other.writeIntermediate;
+           plane == other.plane &&
+           writeIntermediate == other.writeIntermediate &&
+           threads == other.threads;
   }
 };
 
@@ -66,7 +80,8 @@ struct FusedShape {
 ///                    double epsilon)
 ///
 /// Every map pointer is the map's data (channel 0 of image 0); a stride is
-/// the map's imageStride in elements. Launch with one block per channel.
+/// the map's imageStride in elements. Launch with one block per channel, of
+/// the shape's `threads`.
 std::string fusedKernelSource(const std::vector<FusedShape> &shapes);
 
 } // namespace densenet::runtime::cuda

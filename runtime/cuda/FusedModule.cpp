@@ -76,7 +76,7 @@ void FusedModule::normRelu(const FusedShape &shape, const DeviceMap &input,
   void *arguments[] = {&x,    &xStride, &weight, &bias,     &y,      &yStride,
                        &r,    &rStride, &mean,   &variance, &epsilon};
   DENSENET_CHECK(cudaLaunchKernel(kernel(shape), dim3(unsigned(input.c)),
-                                  dim3(kFusedThreads), arguments, 0, stream));
+                                  dim3(unsigned(shape.threads)), arguments, 0, stream));
 }
 
 void FusedModule::reluNormGrad(const FusedShape &shape,
@@ -99,5 +99,5 @@ void FusedModule::reluNormGrad(const FusedShape &shape,
                        &variance, &dx,     &dxStride,   &weightGrad,
                        &biasGrad, &dy,     &dyStride,   &epsilon};
   DENSENET_CHECK(cudaLaunchKernel(kernel(shape), dim3(unsigned(input.c)),
-                                  dim3(kFusedThreads), arguments, 0, stream));
+                                  dim3(unsigned(shape.threads)), arguments, 0, stream));
 }

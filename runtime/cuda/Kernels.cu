@@ -24,6 +24,8 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <string>
+#include <type_traits>
 #include <cmath>
 
 using namespace densenet::runtime;
@@ -31,11 +33,10 @@ using namespace densenet::runtime::cuda;
 
 namespace {
 
+/// Threads per block of the element-wise kernels and the loss. Batch
+/// norm's per-channel reductions take theirs from the caller (FusedKernels.h:
+/// the fused kernels must reduce over the same tree to give the same bits).
 constexpr int kThreads = 256;
-// The fused kernels reduce over the same tree, so they compute the same
-// bits only with as many threads.
-static_assert(kThreads == kFusedThreads,
-              "Kernels.cu and FusedKernels.cpp must reduce alike");
 
 int blocksFor(int64_t count) {
   int64_t blocks = (count + kThreads - 1) / kThreads;
@@ -86,6 +87,19 @@ template <typename T> Map<T> typed(const DeviceMap &map) {
           map.imageStride};
 }
 
+/// Runs f(std::integral_constant<int, threads>()) for a valid reduction
+/// thread count (FusedKernels.h: validReductionThreads).
+template <typename F> void withReductionThreads(int threads, F &&f) {
+  switch (threads) {
+  case 256: f(std::integral_constant<int, 256>()); break;
+  case 512: f(std::integral_constant<int, 512>()); break;
+  case 1024: f(std::integral_constant<int, 1024>()); break;
+  default:
+    throw PlanError("internal error: " + std::to_string(threads) +
+                    " threads per batch-norm block");
+  }
+}
+
 /// Runs f(T()) with T the element type of `storage`.
 template <typename F> void dispatch(Storage storage, F &&f) {
   switch (storage) {
@@ -123,12 +137,14 @@ __device__ ElementCursor channelCursor(const Map<T> &map) {
   for (ElementCursor cursor = channelCursor(map); cursor.index < count;        \
        cursor.advance())
 
-/// Sum of `value` over the block, in a fixed order; every thread gets it.
+/// Sum of `value` over a block of `Threads` threads, in a fixed order;
+/// every thread gets it.
+template <int Threads = kThreads>
 __device__ double blockSum(double value) {
-  __shared__ double partial[kThreads];
+  __shared__ double partial[Threads];
   partial[threadIdx.x] = value;
   __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
+  for (int half = Threads / 2; half > 0; half /= 2) {
     if (threadIdx.x < half)
       partial[threadIdx.x] += partial[threadIdx.x + half];
     __syncthreads();
@@ -138,8 +154,9 @@ __device__ double blockSum(double value) {
   return total;
 }
 
-template <typename T>
-__global__ void batchNormForwardKernel(Map<T> input, const float *weight,
+template <typename T, int Threads>
+__global__ void __launch_bounds__(Threads)
+batchNormForwardKernel(Map<T> input, const float *weight,
                                        const float *bias, Map<T> output,
                                        float *mean, float *variance,
                                        double epsilon) {
@@ -148,13 +165,13 @@ __global__ void batchNormForwardKernel(Map<T> input, const float *weight,
   double sum = 0;
   CHANNEL_LOOP(input)
     sum += at(input, cursor.image, c, cursor.pixel());
-  double average = blockSum(sum) / double(count);
+  double average = blockSum<Threads>(sum) / double(count);
   double squares = 0;
   CHANNEL_LOOP(input) {
     double d = at(input, cursor.image, c, cursor.pixel()) - average;
     squares += d * d;
   }
-  double biased = blockSum(squares) / double(count);
+  double biased = blockSum<Threads>(squares) / double(count);
   if (threadIdx.x == 0) {
     mean[c] = float(average);
     variance[c] = float(biased);
@@ -185,8 +202,9 @@ __global__ void batchNormInferenceKernel(Map<T> input, const float *weight,
   }
 }
 
-template <typename T>
-__global__ void batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
+template <typename T, int Threads>
+__global__ void __launch_bounds__(Threads)
+batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
                                         const float *weight, const float *mean,
                                         const float *variance,
                                         Map<T> inputGrad, float *weightGrad,
@@ -202,8 +220,8 @@ __global__ void batchNormBackwardKernel(Map<T> outputGrad, Map<T> input,
     sumGrad += dy;
     sumCentered += double(dy) * (at(input, i, c, p) - center);
   }
-  sumGrad = blockSum(sumGrad);
-  sumCentered = blockSum(sumCentered);
+  sumGrad = blockSum<Threads>(sumGrad);
+  sumCentered = blockSum<Threads>(sumCentered);
   double gradWeight = sumCentered * inverseStd;
   if (threadIdx.x == 0) {
     weightGrad[c] = float(gradWeight);
@@ -603,12 +621,15 @@ int64_t elements(const DeviceMap &map) { return map.n * map.c * map.h * map.w; }
 void cuda::batchNormForward(const DeviceMap &input, const float *weight,
                             const float *bias, const DeviceMap &output,
                             float *mean, float *variance, double epsilon,
-                            cudaStream_t stream) {
+                            int threads, cudaStream_t stream) {
   dispatch(input.storage, [&](auto type) {
     using T = decltype(type);
-    batchNormForwardKernel<<<int(input.c), kThreads, 0, stream>>>(
-        typed<T>(input), weight, bias, typed<T>(output), mean, variance,
-        epsilon);
+    withReductionThreads(threads, [&](auto count) {
+      constexpr int Threads = decltype(count)::value;
+      batchNormForwardKernel<T, Threads><<<int(input.c), Threads, 0, stream>>>(
+          typed<T>(input), weight, bias, typed<T>(output), mean, variance,
+          epsilon);
+    });
     DENSENET_LAUNCHED();
   });
 }
@@ -632,13 +653,16 @@ void cuda::batchNormBackward(const DeviceMap &outputGrad,
                              const DeviceMap &input, const float *weight,
                              const float *mean, const float *variance,
                              const DeviceMap &inputGrad, float *weightGrad,
-                             float *biasGrad, double epsilon,
+                             float *biasGrad, double epsilon, int threads,
                              cudaStream_t stream) {
   dispatch(input.storage, [&](auto type) {
     using T = decltype(type);
-    batchNormBackwardKernel<<<int(input.c), kThreads, 0, stream>>>(
-        typed<T>(outputGrad), typed<T>(input), weight, mean, variance,
-        typed<T>(inputGrad), weightGrad, biasGrad, epsilon);
+    withReductionThreads(threads, [&](auto count) {
+      constexpr int Threads = decltype(count)::value;
+      batchNormBackwardKernel<T, Threads><<<int(input.c), Threads, 0, stream>>>(
+          typed<T>(outputGrad), typed<T>(input), weight, mean, variance,
+          typed<T>(inputGrad), weightGrad, biasGrad, epsilon);
+    });
     DENSENET_LAUNCHED();
   });
 }

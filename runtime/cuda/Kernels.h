@@ -63,9 +63,13 @@ struct DeviceLossScale {
   int64_t skipped;   // steps skipped so far
 };
 
+/// Training-mode batch norm and its gradient reduce each channel in one
+/// block of `threads` (FusedKernels.h: validReductionThreads), which the
+/// fused kernels must match.
 void batchNormForward(const DeviceMap &input, const float *weight,
                       const float *bias, const DeviceMap &output, float *mean,
-                      float *variance, double epsilon, cudaStream_t stream);
+                      float *variance, double epsilon, int threads,
+                      cudaStream_t stream);
 void batchNormInference(const DeviceMap &input, const float *weight,
                         const float *bias, const DeviceMap &output,
                         const float *runningMean,
@@ -75,7 +79,7 @@ void batchNormBackward(const DeviceMap &outputGrad, const DeviceMap &input,
                        const float *weight, const float *mean,
                        const float *variance, const DeviceMap &inputGrad,
                        float *weightGrad, float *biasGrad, double epsilon,
-                       cudaStream_t stream);
+                       int threads, cudaStream_t stream);
 void runningStatsUpdate(float *runningMean, float *runningVariance,
                         const float *mean, const float *variance,
                         int64_t channels, double momentum, int64_t samples,

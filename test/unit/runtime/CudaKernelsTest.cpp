@@ -113,29 +113,35 @@ const Slice kSlice{3, 5, 6, 7, 9, 2};
 
 TEST(CudaConformance, BatchNormForwardAndBackward) {
   REQUIRE_GPU();
-  Twin x(kSlice.rootElements(), 1), y(kSlice.rootElements(), 2),
-      dy(kSlice.rootElements(), 3), dx(kSlice.rootElements(), 4);
-  Twin weight(kSlice.c, 5, 0.5, 1.5), bias(kSlice.c, 6), mean(kSlice.c, 7),
-      variance(kSlice.c, 8), weightGrad(kSlice.c, 9), biasGrad(kSlice.c, 10);
-  cpu::batchNormForward(kSlice.host(x), weight.host.data(), bias.host.data(),
-                        kSlice.host(y), mean.host.data(), variance.host.data(),
-                        1e-5);
-  gpu::batchNormForward(kSlice.device(x), weight.device, bias.device,
-                        kSlice.device(y), mean.device, variance.device, 1e-5,
-                        nullptr);
-  expectClose(y.host, y.download(), 1e-5, "batch norm output");
-  expectClose(mean.host, mean.download(), 1e-5, "batch mean");
-  expectClose(variance.host, variance.download(), 1e-5, "batch variance");
-  cpu::batchNormBackward(kSlice.host(dy), kSlice.host(x), weight.host.data(),
-                         mean.host.data(), variance.host.data(),
-                         kSlice.host(dx), weightGrad.host.data(),
-                         biasGrad.host.data(), 1e-5);
-  gpu::batchNormBackward(kSlice.device(dy), kSlice.device(x), weight.device,
-                         mean.device, variance.device, kSlice.device(dx),
-                         weightGrad.device, biasGrad.device, 1e-5, nullptr);
-  expectClose(dx.host, dx.download(), 1e-5, "batch norm input gradient");
-  expectClose(weightGrad.host, weightGrad.download(), 1e-5, "weight gradient");
-  expectClose(biasGrad.host, biasGrad.download(), 1e-5, "bias gradient");
+  // Every block size batch norm may reduce with (DENSENET_BN_THREADS).
+  for (int threads : {256, 512, 1024}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    Twin x(kSlice.rootElements(), 1), y(kSlice.rootElements(), 2),
+        dy(kSlice.rootElements(), 3), dx(kSlice.rootElements(), 4);
+    Twin weight(kSlice.c, 5, 0.5, 1.5), bias(kSlice.c, 6), mean(kSlice.c, 7),
+        variance(kSlice.c, 8), weightGrad(kSlice.c, 9), biasGrad(kSlice.c, 10);
+    cpu::batchNormForward(kSlice.host(x), weight.host.data(),
+                          bias.host.data(), kSlice.host(y), mean.host.data(),
+                          variance.host.data(), 1e-5);
+    gpu::batchNormForward(kSlice.device(x), weight.device, bias.device,
+                          kSlice.device(y), mean.device, variance.device, 1e-5,
+                          threads, nullptr);
+    expectClose(y.host, y.download(), 1e-5, "batch norm output");
+    expectClose(mean.host, mean.download(), 1e-5, "batch mean");
+    expectClose(variance.host, variance.download(), 1e-5, "batch variance");
+    cpu::batchNormBackward(kSlice.host(dy), kSlice.host(x), weight.host.data(),
+                           mean.host.data(), variance.host.data(),
+                           kSlice.host(dx), weightGrad.host.data(),
+                           biasGrad.host.data(), 1e-5);
+    gpu::batchNormBackward(kSlice.device(dy), kSlice.device(x), weight.device,
+                           mean.device, variance.device, kSlice.device(dx),
+                           weightGrad.device, biasGrad.device, 1e-5, threads,
+                           nullptr);
+    expectClose(dx.host, dx.download(), 1e-5, "batch norm input gradient");
+    expectClose(weightGrad.host, weightGrad.download(), 1e-5,
+                "weight gradient");
+    expectClose(biasGrad.host, biasGrad.download(), 1e-5, "bias gradient");
+  }
 }
 
 TEST(CudaConformance, ReluAccumulateAndDropoutAreExact) {
@@ -342,7 +348,7 @@ TEST(CudaConformance, LowPrecisionOpsAgreeWithF32) {
                           mean.host.data(), variance.host.data(), 1e-5);
     gpu::batchNormForward(x.map(kSlice), weight.device, bias.device,
                           y.map(kSlice), mean.device, variance.device, 1e-5,
-                          nullptr);
+                          gpu::kDefaultReductionThreads, nullptr);
     expectClose(y.host, y.download(), tolerance, "batch norm output");
     // Statistics are accumulated in double from the same inputs.
     expectClose(mean.host, mean.download(), 1e-5, "batch mean");
@@ -356,7 +362,8 @@ TEST(CudaConformance, LowPrecisionOpsAgreeWithF32) {
                            weightGrad.host.data(), biasGrad.host.data(), 1e-5);
     gpu::batchNormBackward(dy.map(kSlice), x.map(kSlice), weight.device,
                            mean.device, variance.device, dx.map(kSlice),
-                           weightGrad.device, biasGrad.device, 1e-5, nullptr);
+                           weightGrad.device, biasGrad.device, 1e-5,
+                           gpu::kDefaultReductionThreads, nullptr);
     expectClose(dx.host, dx.download(), tolerance, "batch norm input gradient");
     expectClose(weightGrad.host, weightGrad.download(), 1e-5,
                 "weight gradient");
@@ -466,8 +473,10 @@ TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
   REQUIRE_GPU();
   std::string directory = ::testing::TempDir() + "densenet-fused-kernels";
   gpu::KernelCache cache(directory);
+  for (int threads : {256, 1024})
   for (bool write : {false, true}) {
-    SCOPED_TRACE(write ? "writing the intermediate" : "skipping it");
+    SCOPED_TRACE(std::to_string(threads) + " threads, " +
+                 (write ? "writing the intermediate" : "skipping it"));
     gpu::FusedShape forward, backward;
     forward.kind = gpu::FusedShape::NormRelu;
     backward.kind = gpu::FusedShape::ReluNormGrad;
@@ -475,6 +484,7 @@ TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
       shape->batch = kSlice.n;
       shape->plane = kSlice.h * kSlice.w;
       shape->writeIntermediate = write;
+      shape->threads = threads;
     }
     gpu::FusedModule module({forward, backward}, cache);
 
@@ -486,7 +496,7 @@ TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
         fmean(kSlice.c, 9), fvariance(kSlice.c, 10);
     gpu::batchNormForward(kSlice.device(x), weight.device, bias.device,
                           kSlice.device(y), mean.device, variance.device, 1e-5,
-                          nullptr);
+                          threads, nullptr);
     gpu::relu(kSlice.device(y), kSlice.device(r), nullptr);
     module.normRelu(forward, kSlice.device(x), weight.device, bias.device,
                     kSlice.device(fy), kSlice.device(fr), fmean.device,
@@ -508,7 +518,8 @@ TEST(CudaConformance, FusedKernelsMatchTheSeparateOnes) {
                       nullptr);
     gpu::batchNormBackward(kSlice.device(dy), kSlice.device(x), weight.device,
                            mean.device, variance.device, kSlice.device(dx),
-                           weightGrad.device, biasGrad.device, 1e-5, nullptr);
+                           weightGrad.device, biasGrad.device, 1e-5, threads,
+                           nullptr);
     module.reluNormGrad(backward, kSlice.device(dr), kSlice.device(r),
                         kSlice.device(x), weight.device, mean.device,
                         variance.device, kSlice.device(fdx),
@@ -532,8 +543,10 @@ TEST(CudaConformance, LowPrecisionFusedKernelsMatchTheSeparateOnes) {
   std::string directory = ::testing::TempDir() + "densenet-fused-kernels-low";
   gpu::KernelCache cache(directory);
   size_t count = kSlice.rootElements();
+  for (int threads : {256, 1024})
   for (DType dtype : {DType::BF16, DType::F16}) {
-    SCOPED_TRACE(dtype == DType::BF16 ? "bf16" : "f16");
+    SCOPED_TRACE(std::string(dtype == DType::BF16 ? "bf16, " : "f16, ") +
+                 std::to_string(threads) + " threads");
     gpu::FusedShape forward, backward;
     forward.kind = gpu::FusedShape::NormRelu;
     backward.kind = gpu::FusedShape::ReluNormGrad;
@@ -543,6 +556,7 @@ TEST(CudaConformance, LowPrecisionFusedKernelsMatchTheSeparateOnes) {
       shape->batch = kSlice.n;
       shape->plane = kSlice.h * kSlice.w;
       shape->writeIntermediate = true;
+      shape->threads = threads;
     }
     gpu::FusedModule module({forward, backward}, cache);
     LowTwin x(dtype, count, 1), y(dtype, count, 2), r(dtype, count, 3),
@@ -551,7 +565,7 @@ TEST(CudaConformance, LowPrecisionFusedKernelsMatchTheSeparateOnes) {
         variance(kSlice.c, 8), fmean(kSlice.c, 9), fvariance(kSlice.c, 10);
     gpu::batchNormForward(x.map(kSlice), weight.device, bias.device,
                           y.map(kSlice), mean.device, variance.device, 1e-5,
-                          nullptr);
+                          threads, nullptr);
     gpu::relu(y.map(kSlice), r.map(kSlice), nullptr);
     module.normRelu(forward, x.map(kSlice), weight.device, bias.device,
                     fy.map(kSlice), fr.map(kSlice), fmean.device,
@@ -567,7 +581,8 @@ TEST(CudaConformance, LowPrecisionFusedKernelsMatchTheSeparateOnes) {
     gpu::reluBackward(dr.map(kSlice), r.map(kSlice), dy.map(kSlice), nullptr);
     gpu::batchNormBackward(dy.map(kSlice), x.map(kSlice), weight.device,
                            mean.device, variance.device, dx.map(kSlice),
-                           weightGrad.device, biasGrad.device, 1e-5, nullptr);
+                           weightGrad.device, biasGrad.device, 1e-5, threads,
+                           nullptr);
     module.reluNormGrad(backward, dr.map(kSlice), r.map(kSlice),
                         x.map(kSlice), weight.device, mean.device,
                         variance.device, fdx.map(kSlice), fweightGrad.device,

@@ -236,6 +236,40 @@ TEST(Jit, GpusNvrtcDoesNotKnowGetPtx) {
   std::filesystem::remove_all(directory);
 }
 
+// DENSENET_BN_THREADS: 256 (default), 512 or 1024 threads per batch-norm
+// block; the kernels of each count compile, under their own names.
+TEST(Jit, ReductionThreadsComeFromTheEnvironment) {
+  EXPECT_EQ(gpu::reductionThreadsFrom(nullptr), gpu::kDefaultReductionThreads);
+  EXPECT_EQ(gpu::reductionThreadsFrom(""), gpu::kDefaultReductionThreads);
+  EXPECT_EQ(gpu::reductionThreadsFrom("512"), 512);
+  EXPECT_EQ(gpu::reductionThreadsFrom("1024"), 1024);
+  for (const char *bad : {"128", "2048", "1024x", "x", "-256", "4294967552"}) {
+    try {
+      gpu::reductionThreadsFrom(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const PlanError &error) {
+      std::string message = error.what();
+      EXPECT_NE(message.find(std::string("DENSENET_BN_THREADS is '") + bad),
+                std::string::npos)
+          << message;
+      EXPECT_NE(message.find("256 (the default), 512 or 1024"),
+                std::string::npos)
+          << message;
+    }
+  }
+  gpu::KernelCache cache(freshDirectory("threads"));
+  std::vector<gpu::FusedShape> shapes = someShapes();
+  for (gpu::FusedShape &shape : shapes)
+    shape.threads = 1024;
+  EXPECT_NE(shapes[0].name(), someShapes()[0].name());
+  EXPECT_FALSE(shapes[0] == someShapes()[0]);
+  std::string source = gpu::fusedKernelSource(shapes);
+  EXPECT_NE(source.find("__launch_bounds__(1024)"), std::string::npos);
+  EXPECT_NE(source.find("dn_block_sum<1024>("), std::string::npos);
+  EXPECT_EQ(source.find("256"), std::string::npos);
+  EXPECT_TRUE(isCubin(cache.compile(source, 90).image));
+}
+
 TEST(Jit, AnUnwritableCacheStillCompiles) {
   // The "directory" is a file, so nothing can be created under it.
   std::string blocker = freshDirectory("blocker");
