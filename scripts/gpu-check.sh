@@ -253,7 +253,8 @@ if [ "$(left)" -ge 50 ]; then
       > "$out/$name-profile.log" 2>&1 || status=1
     grep '^profile:' "$out/$name-profile.log" > "$out/$name-profile.txt"
     { echo "$plan, batch norm blocks of $threads threads:"; head -14 "$out/$name-profile.txt"
-      grep '^profile: all ' "$out/$name-profile.txt"; } | tee -a "$out/summary.txt"
+      grep '^profile: all ' "$out/$name-profile.txt" || tail -3 "$out/$name-profile.log"; } |
+      tee -a "$out/summary.txt"
   done
 else
   log "not run (optional; $(left) s left, needs ~50 s): $title"
