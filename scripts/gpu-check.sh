@@ -186,8 +186,12 @@ fi
 
 section "training: DenseNet-BC-100 b64, 304 steps" 45 &&
   run_plan bc100 .gpu/plans/bc100.json 304
-section "training: DenseNet-121 b64, nothing recomputed, 112 steps" 40 &&
+# Then with TF32 convolutions and classifier (DENSENET_TF32=1), as PyTorch's
+# f32 default lets cuDNN: its f32 figures below are TF32 ones.
+if section "training: DenseNet-121 b64, nothing recomputed, 112 steps, f32 then TF32" 60; then
   run_plan d121-keep .gpu/plans/d121-keep.json 112
+  DENSENET_TF32=1 run_plan d121-keep-tf32 .gpu/plans/d121-keep.json 112
+fi
 section "training: DenseNet-121 b64 at its smallest budget, 112 steps" 40 &&
   run_plan d121-min .gpu/plans/d121-min.json 112
 if section "training: DenseNet-121 b64 in bf16, then f16 (dynamic loss scaling), 112 steps each" 70; then
@@ -263,7 +267,8 @@ fi
 log "results: gpu-results.json and gpu-results.md (copy them to bench/gpu/results/)"
 python3 scripts/gpu_results.py "$out" --run bc100=.gpu/plans/bc100.json \
   --run d121-keep=.gpu/plans/d121-keep.json --run d121-min=.gpu/plans/d121-min.json \
-  --run d121-keep-unfused=.gpu/plans/d121-keep.json --run d121-bf16=.gpu/plans/d121-bf16.json \
+  --run d121-keep-unfused=.gpu/plans/d121-keep.json --run d121-keep-tf32=.gpu/plans/d121-keep.json \
+  --run d121-bf16=.gpu/plans/d121-bf16.json \
   --run d121-f16=.gpu/plans/d121-f16.json --torch "$out/torch.json" \
   --largest .gpu/plans/largest.json >> "$out/summary.txt" 2>&1 || status=1
 cat "$out/gpu-results.md" 2>/dev/null

@@ -39,6 +39,7 @@
 #include "runtime/cuda/DeviceMemory.h"
 #include "runtime/cuda/FusedModule.h"
 #include "runtime/cuda/Kernels.h"
+#include "runtime/cuda/Settings.h"
 #include "runtime/dist/Communicator.h"
 #include "format/WeightCopy.h"
 
@@ -149,7 +150,7 @@ private:
   void setUp(densenet::dist::Communicator *communicator) {
     this->communicator = communicator;
     profile = OpProfile::requested();
-    reductionThreads = reductionThreadsFrom(std::getenv("DENSENET_BN_THREADS"));
+    settings = CudaSettings::fromEnvironment();
     reportProfile = !communicator || communicator->rank() == 0;
     DENSENET_CHECK(cudaSetDevice(device));
     {
@@ -196,14 +197,16 @@ private:
       DENSENET_CHECK(cublasSetWorkspace(cublas, cublasWorkspace, bytes));
     }
     // f32 plans: exact f32 products, as the CPU reference computes them.
-    // Low precision: tensor cores, with every reduction (split-K too) in
-    // f32 rather than in the output type.
+    // DENSENET_TF32=1: TF32 tensor cores for f32 plans too. Low precision:
+    // tensor cores, with every reduction (split-K too) in f32 rather than
+    // in the output type.
     DENSENET_CHECK(cublasSetMathMode(
-        cublas, storage == Storage::F32
-                    ? CUBLAS_PEDANTIC_MATH
-                    : cublasMath_t(
+        cublas, storage != Storage::F32
+                    ? cublasMath_t(
                           CUBLAS_DEFAULT_MATH |
-                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
+                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)
+                : settings.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                : CUBLAS_PEDANTIC_MATH));
     DENSENET_CHECK(
         cudaMalloc(reinterpret_cast<void **>(&arena), std::max<int64_t>(
                                                           plan.arenaBytes, 1)));
@@ -311,9 +314,13 @@ public:
     if (!updateRuns.empty())
       text += ", " + std::to_string(runOfStep.size()) + " updates in " +
               std::to_string(updateRuns.size()) + " launches";
-    if (reductionThreads != kDefaultReductionThreads)
-      text += ", batch norm in blocks of " + std::to_string(reductionThreads) +
+    if (settings.reductionThreads != kDefaultReductionThreads)
+      text += ", batch norm in blocks of " +
+              std::to_string(settings.reductionThreads) +
               " threads (DENSENET_BN_THREADS)";
+    if (settings.tf32 && storage == Storage::F32)
+      text += ", f32 convolutions and classifier on TF32 tensor cores "
+              "(DENSENET_TF32=1)";
     if (profile)
       text += ", profiling (DENSENET_PROFILE): kernels one by one, no graph";
     return text + ")";
@@ -451,11 +458,14 @@ private:
         int(step.attributes.padding[1]), int(step.attributes.stride[0]),
         int(step.attributes.stride[1]), 1, 1, CUDNN_CROSS_CORRELATION,
         CUDNN_DATA_FLOAT));
-    // f32 plans compute in f32 (no TF32), as the CPU reference does; low
-    // precision plans on tensor cores, accumulating in f32.
+    // f32 plans compute in f32 (no TF32), as the CPU reference does, unless
+    // DENSENET_TF32=1 lets cuDNN use TF32 (its default math on GPUs that
+    // have it); low precision plans on tensor cores, accumulating in f32.
+    bool fma = storage == Storage::F32 && !settings.tf32;
     DENSENET_CHECK(cudnnSetConvolutionMathType(
-        c.convolution,
-        storage == Storage::F32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+        c.convolution, fma ? CUDNN_FMA_MATH
+                           : storage == Storage::F32 ? CUDNN_DEFAULT_MATH
+                                                     : CUDNN_TENSOR_OP_MATH));
     // What the weight's copy leaves of the workspace (WeightCopy.h).
     size_t limit = step.workspace >= 0
                        ? static_cast<size_t>(plan.buffers[step.workspace].bytes)
@@ -465,9 +475,9 @@ private:
     bool found = false;
     // A candidate's math type on the descriptor. f32 plans keep FMA math
     // (CUDNN_DEFAULT_MATH would allow TF32 on newer GPUs; the candidates
-    // were ranked under FMA math anyway).
+    // were ranked under FMA math anyway) unless TF32 is allowed.
     auto setMath = [&](cudnnMathType_t candidate) {
-      if (storage != Storage::F32)
+      if (!fma)
         DENSENET_CHECK(cudnnSetConvolutionMathType(c.convolution, candidate));
     };
     if (step.op == OpKind::Conv2d)
@@ -606,7 +616,7 @@ private:
       float *weight = pointer(r[1]), *bias = pointer(r[2]);
       float *mean = pointer(w[1]), *variance = pointer(w[2]);
       double epsilon = a.epsilon;
-      int threads = reductionThreads;
+      int threads = settings.reductionThreads;
       kernel = [=] {
         batchNormForward(x, weight, bias, y, mean, variance, epsilon, threads,
                          s);
@@ -628,7 +638,7 @@ private:
             *variance = pointer(r[4]);
       float *weightGrad = pointer(w[1]), *biasGrad = pointer(w[2]);
       double epsilon = a.epsilon;
-      int threads = reductionThreads;
+      int threads = settings.reductionThreads;
       kernel = [=] {
         batchNormBackward(dy, x, weight, mean, variance, dx, weightGrad,
                           biasGrad, epsilon, threads, s);
@@ -968,10 +978,7 @@ private:
 
   /// DENSENET_FUSION=0 runs every step with its own kernel (fused pairs and
   /// update runs off), to compare.
-  static bool fusionEnabled() {
-    const char *setting = std::getenv("DENSENET_FUSION");
-    return !setting || std::string(setting) != "0";
-  }
+  bool fusionEnabled() const { return settings.fusion; }
 
   /// A host table copied into a device allocation of its own, which the
   /// destructor frees; the kernels read it from the captured graph.
@@ -1062,7 +1069,7 @@ private:
       shape.batch = x.n;
       shape.plane = x.plane();
       shape.writeIntermediate = writeIntermediate;
-      shape.threads = reductionThreads;
+      shape.threads = settings.reductionThreads;
       shape.storage = storage == Storage::F32    ? FusedShape::F32
                       : storage == Storage::BF16 ? FusedShape::BF16
                                                  : FusedShape::F16;
@@ -1214,10 +1221,7 @@ private:
   /// memory the graph reads, so the same graph serves every step.
   /// DENSENET_CUDA_GRAPH=0 runs every step's kernels one by one, without
   /// capturing them as a graph.
-  static bool graphsEnabled() {
-    const char *setting = std::getenv("DENSENET_CUDA_GRAPH");
-    return !setting || std::string(setting) != "0";
-  }
+  bool graphsEnabled() const { return settings.graphs; }
 
   /// Captures the step's kernels as one CUDA graph, replayed from then on.
   /// Where capture fails (an operation a graph cannot hold), the steps go on
@@ -1279,7 +1283,7 @@ private:
   const Plan &plan;
   int device = 0;
   Storage storage = Storage::F32; // of the plan's feature maps
-  int reductionThreads = kDefaultReductionThreads; // DENSENET_BN_THREADS
+  CudaSettings settings; // from the environment (Settings.h)
   cudaStream_t stream = nullptr;
   cudnnHandle_t cudnn = nullptr;
   cublasHandle_t cublas = nullptr;

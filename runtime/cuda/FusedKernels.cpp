@@ -2,10 +2,7 @@
 
 #include "runtime/cuda/FusedKernels.h"
 
-#include "runtime/plan/Plan.h"
-
 #include <algorithm>
-#include <cstdlib>
 #include <sstream>
 
 using namespace densenet::runtime::cuda;
@@ -23,17 +20,6 @@ bool densenet::runtime::cuda::validReductionThreads(int threads) {
   return threads == 256 || threads == 512 || threads == 1024;
 }
 
-int densenet::runtime::cuda::reductionThreadsFrom(const char *setting) {
-  if (!setting || !*setting)
-    return kDefaultReductionThreads;
-  char *end = nullptr;
-  long value = std::strtol(setting, &end, 10);
-  if (*end != '\0' || !validReductionThreads(int(value)) || value != int(value))
-    throw PlanError(std::string("DENSENET_BN_THREADS is '") + setting +
-                    "': threads per block of batch norm's per-channel "
-                    "reductions must be 256 (the default), 512 or 1024");
-  return int(value);
-}
 
 namespace {
 

@@ -26,14 +26,11 @@ namespace densenet::runtime::cuda {
 /// Threads per block of batch norm's per-channel reductions, in the fused
 /// kernels and in Kernels.cu's alike (the sums add in a tree over the
 /// block's threads, so both must use the same count to give the same
-/// bits): 256 unless DENSENET_BN_THREADS says 512 or 1024. More threads
+/// bits): 256 unless DENSENET_BN_THREADS says 512 or 1024 (Settings.h). More threads
 /// keep more loads in flight per channel; which is faster is the GPU's to
 /// say (scripts/gpu-check.sh profiles both).
 constexpr int kDefaultReductionThreads = 256;
 bool validReductionThreads(int threads);
-/// DENSENET_BN_THREADS's value (`setting` null or empty: the default).
-/// Throws PlanError, naming the valid values, for anything else.
-int reductionThreadsFrom(const char *setting);
 
 /// What a fused kernel is specialized for. Map strides stay arguments:
 /// they differ from layer to layer, the batch and the plane do not.

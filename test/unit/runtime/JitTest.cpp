@@ -236,27 +236,12 @@ TEST(Jit, GpusNvrtcDoesNotKnowGetPtx) {
   std::filesystem::remove_all(directory);
 }
 
-// DENSENET_BN_THREADS: 256 (default), 512 or 1024 threads per batch-norm
-// block; the kernels of each count compile, under their own names.
-TEST(Jit, ReductionThreadsComeFromTheEnvironment) {
-  EXPECT_EQ(gpu::reductionThreadsFrom(nullptr), gpu::kDefaultReductionThreads);
-  EXPECT_EQ(gpu::reductionThreadsFrom(""), gpu::kDefaultReductionThreads);
-  EXPECT_EQ(gpu::reductionThreadsFrom("512"), 512);
-  EXPECT_EQ(gpu::reductionThreadsFrom("1024"), 1024);
-  for (const char *bad : {"128", "2048", "1024x", "x", "-256", "4294967552"}) {
-    try {
-      gpu::reductionThreadsFrom(bad);
-      ADD_FAILURE() << bad << " was accepted";
-    } catch (const PlanError &error) {
-      std::string message = error.what();
-      EXPECT_NE(message.find(std::string("DENSENET_BN_THREADS is '") + bad),
-                std::string::npos)
-          << message;
-      EXPECT_NE(message.find("256 (the default), 512 or 1024"),
-                std::string::npos)
-          << message;
-    }
-  }
+// Kernels for 1024 threads per batch-norm block (DENSENET_BN_THREADS)
+// compile, under their own names.
+TEST(Jit, ReductionThreadsAreCompiledIn) {
+  EXPECT_TRUE(gpu::validReductionThreads(gpu::kDefaultReductionThreads));
+  for (int threads : {128, 768, 2048})
+    EXPECT_FALSE(gpu::validReductionThreads(threads)) << threads;
   gpu::KernelCache cache(freshDirectory("threads"));
   std::vector<gpu::FusedShape> shapes = someShapes();
   for (gpu::FusedShape &shape : shapes)
