@@ -186,8 +186,8 @@ fi
 
 section "training: DenseNet-BC-100 b64, 304 steps" 45 &&
   run_plan bc100 .gpu/plans/bc100.json 304
-# Then with TF32 convolutions and classifier (DENSENET_TF32=1), as PyTorch's
-# f32 default lets cuDNN: its f32 figures below are TF32 ones.
+# Then with TF32 convolutions (DENSENET_TF32=1), as PyTorch's f32 default
+# lets cuDNN: its f32 figures below are those of TF32 convolutions.
 if section "training: DenseNet-121 b64, nothing recomputed, 112 steps, f32 then TF32" 60; then
   run_plan d121-keep .gpu/plans/d121-keep.json 112
   DENSENET_TF32=1 run_plan d121-keep-tf32 .gpu/plans/d121-keep.json 112

@@ -16,9 +16,9 @@ bool OpProfile::requested() {
          std::string_view(setting) != "0";
 }
 
-void OpProfile::add(const std::string &label, double seconds) {
+void OpProfile::add(const std::string &label, double seconds, bool run) {
   Entry &entry = entries[label];
-  ++entry.runs;
+  entry.runs += run ? 1 : 0;
   entry.seconds += seconds;
 }
 

@@ -29,8 +29,9 @@ public:
   /// but the first is timed; the first one's one-time costs (first touches
   /// of the arena, lazy loading of kernels) would swamp the rest.
   bool timeThisStep() { return started++ > 0; }
-  /// One run of a step labelled `label` took `seconds`.
-  void add(const std::string &label, double seconds);
+  /// A step labelled `label` took `seconds`; `run`: it launched work of
+  /// its own (false: the rest of another step's, counted in its runs).
+  void add(const std::string &label, double seconds, bool run = true);
   /// One training step has been timed.
   void countStep() { ++steps; }
 

@@ -141,8 +141,11 @@ public:
 
   ~CudaBackend() override {
     if (profile && reportProfile && std::uncaught_exceptions() == 0)
-      opTimes.report(std::cerr, "kernels run one by one (no CUDA graph), "
-                                "each step's between two CUDA events");
+      opTimes.report(std::cerr,
+                     "kernels run one by one (no CUDA graph), each step's "
+                     "between two CUDA events; all-reduces run on their own "
+                     "stream, and a step that waits for one is charged the "
+                     "wait");
     release();
   }
 
@@ -197,16 +200,15 @@ private:
       DENSENET_CHECK(cublasSetWorkspace(cublas, cublasWorkspace, bytes));
     }
     // f32 plans: exact f32 products, as the CPU reference computes them.
-    // DENSENET_TF32=1: TF32 tensor cores for f32 plans too. Low precision:
-    // tensor cores, with every reduction (split-K too) in f32 rather than
-    // in the output type.
+    // Low precision: tensor cores, with every reduction (split-K too) in
+    // f32 rather than in the output type. (DENSENET_TF32 leaves the
+    // classifier in f32, as PyTorch's default leaves its matmuls.)
     DENSENET_CHECK(cublasSetMathMode(
-        cublas, storage != Storage::F32
-                    ? cublasMath_t(
+        cublas, storage == Storage::F32
+                    ? CUBLAS_PEDANTIC_MATH
+                    : cublasMath_t(
                           CUBLAS_DEFAULT_MATH |
-                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)
-                : settings.tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                : CUBLAS_PEDANTIC_MATH));
+                          CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     DENSENET_CHECK(
         cudaMalloc(reinterpret_cast<void **>(&arena), std::max<int64_t>(
                                                           plan.arenaBytes, 1)));
@@ -319,8 +321,7 @@ public:
               std::to_string(settings.reductionThreads) +
               " threads (DENSENET_BN_THREADS)";
     if (settings.tf32 && storage == Storage::F32)
-      text += ", f32 convolutions and classifier on TF32 tensor cores "
-              "(DENSENET_TF32=1)";
+      text += ", f32 convolutions on TF32 tensor cores (DENSENET_TF32=1)";
     if (profile)
       text += ", profiling (DENSENET_PROFILE): kernels one by one, no graph";
     return text + ")";
@@ -1180,23 +1181,29 @@ private:
           cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   }
 
-  /// DENSENET_PROFILE: what each step is called in the table (empty: its
-  /// work runs in another step's kernel), and an event before every step
-  /// and after the last.
+  /// DENSENET_PROFILE: what each step is called in the table, whether it
+  /// launches its own work (a run), and an event before every step and
+  /// after the last. A step whose work runs in another's kernel (the second
+  /// of a fused pair, an update of a multi-tensor run) takes that kernel's
+  /// label without counting a run: what it still does (the f16 loss
+  /// scale's update, waits for all-reduces) is charged there.
   void prepareProfile() {
     profileLabels.assign(plan.steps.size(), std::string());
+    profileRuns.assign(plan.steps.size(), true);
     for (size_t index = 0; index < plan.steps.size(); ++index) {
       const Step &step = plan.steps[index];
-      if (fusedSecond[index])
-        continue;
-      if (fusedFirst[index])
+      if (fusedSecond[index]) {
+        profileLabels[index] = profileLabels[index - 1];
+        profileRuns[index] = false;
+      } else if (fusedFirst[index]) {
         profileLabels[index] = step.opName + "+" + plan.steps[index + 1].opName;
-      else if (const UpdateRun *run = updateRunAt(static_cast<int>(index)))
-        profileLabels[index] = run->first == static_cast<int>(index)
-                                   ? step.opName + " (multi-tensor)"
-                                   : std::string();
-      else
+      } else if (const UpdateRun *run =
+                     updateRunAt(static_cast<int>(index))) {
+        profileLabels[index] = step.opName + " (multi-tensor)";
+        profileRuns[index] = run->first == static_cast<int>(index);
+      } else {
         profileLabels[index] = step.opName;
+      }
     }
     profileEvents.assign(plan.steps.size() + 1, nullptr);
     for (cudaEvent_t &event : profileEvents)
@@ -1206,12 +1213,11 @@ private:
   /// Adds the step just run (synchronized) to the profile.
   void collectProfile() {
     for (size_t index = 0; index < profileLabels.size(); ++index) {
-      if (profileLabels[index].empty())
-        continue;
       float milliseconds = 0;
       DENSENET_CHECK(cudaEventElapsedTime(&milliseconds, profileEvents[index],
                                           profileEvents[index + 1]));
-      opTimes.add(profileLabels[index], milliseconds / 1e3);
+      opTimes.add(profileLabels[index], milliseconds / 1e3,
+                  profileRuns[index]);
     }
     opTimes.countStep();
   }
@@ -1328,6 +1334,7 @@ private:
   bool profile = false, reportProfile = false;
   OpProfile opTimes;
   std::vector<std::string> profileLabels;
+  std::vector<bool> profileRuns;
   std::vector<cudaEvent_t> profileEvents;
 };
 

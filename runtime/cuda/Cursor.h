@@ -32,12 +32,16 @@ namespace densenet::runtime::cuda {
 class ElementCursor {
 public:
   /// At element `first` of a [*, channels, height, width] map, to advance
-  /// by `stride` elements (both >= 0; every extent >= 1).
+  /// by `stride` elements (both >= 0). A map with an empty extent has no
+  /// elements: the digits stay 0 (no division by zero) and a loop bounded
+  /// by the element count never runs.
   DN_HOST_DEVICE ElementCursor(int64_t first, int64_t stride,
                                int64_t channels, int64_t height,
                                int64_t width)
       : index(first), stride(stride), channels(channels), height(height),
         width(width) {
+    if (channels <= 0 || height <= 0 || width <= 0)
+      return;
     split(first, image, channel, row, column);
     split(stride, imageStep, channelStep, rowStep, columnStep);
   }

@@ -38,8 +38,8 @@ CudaSettings CudaSettings::from(
            "default 1");
   settings.tf32 =
       flag("DENSENET_TF32", lookup("DENSENET_TF32"), false,
-           "1 lets f32 plans' convolutions and classifier use TF32 tensor "
-           "cores; default 0");
+           "1 lets f32 plans' convolutions use TF32 tensor cores; "
+           "default 0");
   if (const char *threads = lookup("DENSENET_BN_THREADS");
       threads && *threads) {
     char *end = nullptr;

@@ -23,9 +23,10 @@ struct CudaSettings {
   /// DENSENET_CUDA_GRAPH=0: the step's kernels run one by one instead of
   /// as a captured CUDA graph.
   bool graphs = true;
-  /// DENSENET_TF32=1: f32 plans' convolutions and classifier may use TF32
-  /// tensor cores (inputs rounded to 10 mantissa bits, f32 sums), as
-  /// PyTorch lets cuDNN by default; off, they compute in f32 like the CPU.
+  /// DENSENET_TF32=1: f32 plans' convolutions may use TF32 tensor cores
+  /// (inputs rounded to 10 mantissa bits, f32 sums), as PyTorch lets cuDNN
+  /// by default; off, they compute in f32 like the CPU. The classifier
+  /// stays f32 either way, as PyTorch's matmuls do by default.
   bool tf32 = false;
   /// DENSENET_BN_THREADS=256|512|1024: threads per batch-norm channel
   /// block (FusedKernels.h).

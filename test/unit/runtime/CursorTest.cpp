@@ -57,4 +57,15 @@ TEST(ElementCursor, BatchNormsWalkOneChannel) {
       expectDivisions(thread, 256, 1, side, side, 64 * side * side / 256 + 2);
 }
 
+TEST(ElementCursor, EmptyMapsDivideByNothing) {
+  // A kernel launched for an empty map builds a cursor, then never loops.
+  for (int64_t empty : {0, -1}) {
+    ElementCursor cursor(5, 256, empty, 7, 7);
+    EXPECT_EQ(cursor.index, 5);
+    EXPECT_EQ(cursor.image, 0);
+    ElementCursor flat(5, 256, 3, 7, empty);
+    EXPECT_EQ(flat.column, 0);
+  }
+}
+
 } // namespace

@@ -24,7 +24,8 @@ TEST(OpProfile, TableIsSlowestFirstPerStepAndShare) {
     profile.add("tg.relu", 0.001);
     profile.add("tg.conv2d", 0.006);
     profile.add("tg.conv2d", 0.002);
-    profile.add("tg.batch_norm+tg.relu", 0.001);
+    profile.add("tg.batch_norm+tg.relu", 0.0006);
+    profile.add("tg.batch_norm+tg.relu", 0.0004, /*run=*/false); // its 2nd
     profile.countStep();
   }
   EXPECT_EQ(profile.stepCount(), 2);
@@ -45,6 +46,9 @@ TEST(OpProfile, TableIsSlowestFirstPerStepAndShare) {
   ASSERT_NE(fused, std::string::npos) << text;
   EXPECT_LT(conv, fused);
   EXPECT_LT(fused, relu); // equal times: by label
+  std::string fusedLine = text.substr(fused, text.find('\n', fused) - fused);
+  EXPECT_NE(fusedLine.find(" 2 "), std::string::npos) << fusedLine; // runs
+  EXPECT_NE(fusedLine.find("0.0020"), std::string::npos) << fusedLine;
   std::string convLine = text.substr(conv, text.find('\n', conv) - conv);
   EXPECT_NE(convLine.find(" 4 "), std::string::npos) << convLine;
   EXPECT_NE(convLine.find("0.0160"), std::string::npos) << convLine;
