@@ -40,7 +40,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <cstring>
 #include <functional>
